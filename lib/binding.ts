@@ -1,0 +1,225 @@
+// The only file that sees native/: loads the addon and declares its whole surface.
+// The native layer is thin and policy-free: one function per syscall or ioctl, no
+// bookkeeping. Every native failure throws a NativeError (see below); the mapping to
+// the library's typed errors lives in errors.ts.
+import * as path from 'node:path';
+
+/** What every native call throws: shaped like Node's own SystemError. */
+export interface NativeError extends Error {
+  /** Negative errno, as Node's SystemError (-1 for EPERM); absent when no errno applies. */
+  errno?: number;
+  /** 'EBUSY', 'ENOENT', ... or ERR_VFIO_NATIVE_* for failures with no errno. */
+  code: string;
+  /** 'ioctl', 'open', 'mmap', 'pread', ... */
+  syscall?: string;
+  /** The ioctl's name from <linux/vfio.h>, e.g. 'VFIO_IOMMU_MAP_DMA'. */
+  ioctl?: string;
+  /** A non-zero, non-negative return where the kernel means success by 0 (MAP/UNMAP give +1). */
+  returnValue?: number;
+}
+
+export interface SpaprTceInfo {
+  flags: number;
+  dma32WindowStart: bigint;
+  dma32WindowSize: bigint;
+  /** Valid only when flags has VFIO_IOMMU_SPAPR_INFO_DDW; zero otherwise. */
+  ddw: { pgsizes: bigint; maxDynamicWindows: number; levels: number };
+}
+
+export interface DeviceInfo {
+  flags: number;
+  numRegions: number;
+  numIrqs: number;
+}
+
+export type RegionCapability =
+  | { id: 1; version: number; kind: 'sparse-mmap'; areas: { offset: bigint; size: bigint }[] }
+  | { id: 2; version: number; kind: 'type'; type: number; subtype: number }
+  | { id: 3; version: number; kind: 'msix-mappable' }
+  | { id: number; version: number; kind: 'unknown'; data: Uint8Array };
+
+export interface RegionInfo {
+  index: number;
+  flags: number;
+  size: bigint;
+  offset: bigint;
+  capabilities: RegionCapability[];
+}
+
+export interface IrqInfo {
+  index: number;
+  flags: number;
+  count: number;
+}
+
+export type BufferBacking = 'anonymous' | 'shared' | 'hugetlb' | 'memfd';
+
+export interface NativeBuffer {
+  /** External ArrayBuffer over the mmap'd block; detached by freeBuffer. */
+  buffer: ArrayBuffer;
+  address: bigint;
+  /** The memfd for 'memfd' backing, -1 otherwise (closed by freeBuffer). */
+  fd: number;
+}
+
+export interface MemlockLimit {
+  /** RLIM_INFINITY is reported as 2^64-1. */
+  soft: bigint;
+  hard: bigint;
+}
+
+export type MmioWidth = 8 | 16 | 32 | 64;
+
+export interface EventfdWatcher {
+  /** Stops the watching thread; idempotent. */
+  stop(): void;
+}
+
+/** Numbers taken from the build target's <linux/vfio.h> and <sys/...> headers. */
+export interface NativeConstants {
+  VFIO_API_VERSION: number;
+  VFIO_TYPE1_IOMMU: number;
+  VFIO_SPAPR_TCE_IOMMU: number;
+  VFIO_SPAPR_TCE_v2_IOMMU: number;
+  VFIO_EEH: number;
+  VFIO_GROUP_FLAGS_VIABLE: number;
+  VFIO_GROUP_FLAGS_CONTAINER_SET: number;
+  VFIO_IOMMU_SPAPR_INFO_DDW: number;
+  VFIO_DMA_MAP_FLAG_READ: number;
+  VFIO_DMA_MAP_FLAG_WRITE: number;
+  VFIO_DEVICE_FLAGS_RESET: number;
+  VFIO_DEVICE_FLAGS_PCI: number;
+  VFIO_REGION_INFO_FLAG_READ: number;
+  VFIO_REGION_INFO_FLAG_WRITE: number;
+  VFIO_REGION_INFO_FLAG_MMAP: number;
+  VFIO_REGION_INFO_FLAG_CAPS: number;
+  VFIO_PCI_BAR0_REGION_INDEX: number;
+  VFIO_PCI_CONFIG_REGION_INDEX: number;
+  VFIO_PCI_NUM_REGIONS: number;
+  VFIO_PCI_INTX_IRQ_INDEX: number;
+  VFIO_PCI_MSI_IRQ_INDEX: number;
+  VFIO_PCI_MSIX_IRQ_INDEX: number;
+  VFIO_IRQ_INFO_EVENTFD: number;
+  VFIO_IRQ_SET_DATA_NONE: number;
+  VFIO_IRQ_SET_DATA_EVENTFD: number;
+  VFIO_IRQ_SET_ACTION_TRIGGER: number;
+  VFIO_EEH_PE_DISABLE: number;
+  VFIO_EEH_PE_ENABLE: number;
+  VFIO_EEH_PE_UNFREEZE_IO: number;
+  VFIO_EEH_PE_UNFREEZE_DMA: number;
+  VFIO_EEH_PE_GET_STATE: number;
+  VFIO_EEH_PE_RESET_DEACTIVATE: number;
+  VFIO_EEH_PE_RESET_HOT: number;
+  VFIO_EEH_PE_RESET_FUNDAMENTAL: number;
+  VFIO_EEH_PE_CONFIGURE: number;
+  VFIO_EEH_PE_INJECT_ERR: number;
+  /** Every VFIO ioctl request number by name, as the target encodes it. */
+  ioctls: Record<string, number>;
+}
+
+/** The addon's whole surface. fds are plain numbers; addresses, IOVAs and sizes are bigint. */
+export interface NativeBinding {
+  constants: NativeConstants;
+  /** 'ppc64le', 'x86_64', ...: the architecture the addon was compiled for. */
+  targetArch: string;
+
+  // container (/dev/vfio/vfio)
+  openContainer(): number;
+  closeFd(fd: number): void;
+  getApiVersion(fd: number): number;
+  checkExtension(fd: number, extension: number): number;
+  setIommu(fd: number, type: number): void;
+  spaprTceGetInfo(fd: number): SpaprTceInfo;
+  iommuEnable(fd: number): void;
+  iommuDisable(fd: number): void;
+  /** flags and argsz default to 0 and sizeof(struct); overridable to measure the kernel. */
+  registerMemory(fd: number, vaddr: bigint, size: bigint, flags?: number, argsz?: number): void;
+  /** Same ioctl on the libuv pool: pinning gigabytes takes seconds. */
+  registerMemoryAsync(fd: number, vaddr: bigint, size: bigint): Promise<void>;
+  unregisterMemory(fd: number, vaddr: bigint, size: bigint, flags?: number, argsz?: number): void;
+  mapDma(fd: number, vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
+  unmapDma(fd: number, iova: bigint, size: bigint, flags?: number): void;
+  /** Returns the window's start_addr. */
+  spaprTceCreate(fd: number, pageShift: number, windowSize: bigint, levels: number): bigint;
+  spaprTceRemove(fd: number, startAddr: bigint): void;
+  /** Returns the ioctl's non-negative result (the PE state for GET_STATE). */
+  eehPeOp(
+    fd: number,
+    op: number,
+    err?: { type: number; func: number; addr: bigint; mask: bigint },
+  ): number;
+
+  // group (/dev/vfio/N)
+  openGroup(group: number): number;
+  groupGetStatus(fd: number): number;
+  groupSetContainer(groupFd: number, containerFd: number): void;
+  groupUnsetContainer(groupFd: number): void;
+  groupGetDeviceFd(groupFd: number, name: string): number;
+
+  // device
+  deviceGetInfo(fd: number): DeviceInfo;
+  deviceGetRegionInfo(fd: number, index: number): RegionInfo;
+  deviceGetIrqInfo(fd: number, index: number): IrqInfo;
+  deviceSetIrqs(
+    fd: number,
+    index: number,
+    start: number,
+    count: number,
+    flags: number,
+    eventfds?: number[],
+  ): void;
+  deviceReset(fd: number): void;
+  /** Returns the bytes transferred (may be short). */
+  pread(fd: number, target: Uint8Array, offset: bigint): number;
+  pwrite(fd: number, source: Uint8Array, offset: bigint): number;
+  /** Shared mmap of a device region as an external ArrayBuffer (unmapped by unmapRegion or GC). */
+  mmapRegion(fd: number, offset: bigint, size: number, writable: boolean): ArrayBuffer;
+  unmapRegion(buffer: ArrayBuffer): void;
+  /** One load of the given width, with readl-style ordering after it. */
+  mmioRead(buffer: ArrayBuffer, offset: number, width: MmioWidth, bigEndian: boolean): bigint;
+  /** A full sync, then one store of the given width (writel-style). */
+  mmioWrite(
+    buffer: ArrayBuffer,
+    offset: number,
+    width: MmioWidth,
+    value: bigint,
+    bigEndian: boolean,
+  ): void;
+
+  // eventfds (IRQs)
+  eventfdCreate(): number;
+  /** Non-blocking read: the counter, or 0n when nothing is pending. */
+  eventfdRead(fd: number): bigint;
+  eventfdWrite(fd: number, value: bigint): void;
+  /** Waits on its own thread (not the libuv pool); calls onEvent with the counter each time the fd fires. */
+  eventfdWatch(fd: number, onEvent: (count: bigint) => void): EventfdWatcher;
+
+  // memory
+  allocBuffer(size: number, backing: BufferBacking, hugePageSize?: number): NativeBuffer;
+  /** munmap, close the memfd, and detach the ArrayBuffer so no JS view outlives the mapping. */
+  freeBuffer(buffer: ArrayBuffer): void;
+  addressOf(buffer: ArrayBuffer): bigint;
+  pageSize(): number;
+  /** Default huge page size from /proc/meminfo, 0 when the kernel has none. */
+  hugePageSize(): number;
+
+  // process
+  getMemlockLimit(): MemlockLimit;
+  setMemlockLimit(soft: bigint, hard: bigint): void;
+  /** VmLck from /proc/self/status, in bytes. */
+  vmLockedBytes(): bigint;
+  hasCapIpcLock(): boolean;
+  getpid(): number;
+}
+
+let loaded: NativeBinding | undefined;
+
+/** The real addon, loaded once (prebuilds/ first, then build/Release, by node-gyp-build). */
+export function nativeBinding(): NativeBinding {
+  if (loaded === undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+    loaded = load(path.join(__dirname, '..', '..'));
+  }
+  return loaded;
+}

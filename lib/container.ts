@@ -1,0 +1,745 @@
+// The VFIO container with the SPAPR TCE IOMMU: groups, IOMMU type, windows, memory
+// registration and DMA mappings. Every request is checked against the ledger and the
+// locked-memory prediction before the kernel is asked.
+import { nativeBinding, type NativeBinding, type NativeError } from './binding';
+import { installDispose } from './dispose';
+import { DmaBuffer } from './dma-buffer';
+import { Eeh } from './eeh';
+import {
+  ArgumentRangeError,
+  GroupLimitError,
+  GroupNotViableError,
+  IommuTypeError,
+  InvalidArgumentError,
+  NoDynamicWindowsError,
+  NotEnabledError,
+  NotRegisteredError,
+  OperationPendingError,
+  PageSizeError,
+  VfioUnavailableError,
+  WindowLimitError,
+  callNative,
+  callNativeAsync,
+} from './errors';
+import { Group } from './group';
+import { Handle } from './handle';
+import { Ledger, type MappingRecord, type RegionRecord, type WindowRecord } from './ledger';
+import { Mapping } from './mapping';
+import {
+  assertFits,
+  memlockReport,
+  readMemlockStatus,
+  registrationBytes,
+  tceTableBytes,
+  v1EnableBytes,
+  type MemlockReport,
+  type MemlockStatus,
+  type PlannedCost,
+} from './memlock';
+import { Region } from './region';
+import {
+  hex,
+  isPowerOfTwo,
+  log2,
+  toAddress,
+  toIndex,
+  toOneOf,
+  toOptions,
+  toSize,
+  orDefault,
+} from './validate';
+import { Window } from './window';
+
+export type IommuType = 'v2' | 'v1';
+
+export interface ContainerOptions {
+  /** The native binding to use (tests pass a fake). */
+  binding?: NativeBinding;
+}
+
+export interface ContainerInfo {
+  /** The default 32-bit DMA window. */
+  dma32: { start: bigint; size: bigint };
+  /** Dynamic DMA windows; null on hosts without them (pre-IODA2) and on v1 containers. */
+  ddw: { pageSizes: bigint[]; maxWindows: number; levels: number } | null;
+}
+
+export interface WindowOptions {
+  /** IOMMU page size in bytes: one of info().ddw.pageSizes. */
+  pageSize: bigint | number;
+  /** Window size in bytes: a power of two, a multiple of pageSize. */
+  size: bigint | number;
+  /** TCE table levels, 1 to info().ddw.levels (default 1). */
+  levels?: number;
+}
+
+export interface MapOptions {
+  /** Offset into the buffer or region (default 0). */
+  offset?: bigint | number;
+  /** Bytes to map (default: from offset to the end). */
+  size?: bigint | number;
+  /** The device may read the memory (default true). */
+  read?: boolean;
+  /** The device may write the memory (default true). */
+  write?: boolean;
+}
+
+export interface RegisterOptions {
+  /** Offset into the buffer (default 0). */
+  offset?: bigint | number;
+  /** Bytes to register (default: from offset to the end). */
+  size?: bigint | number;
+}
+
+export interface CallerOwnedMemoryOptions {
+  /** The page size backing the memory (default: the system page size). */
+  backingPageSize?: bigint | number;
+}
+
+/** What backs a bus address, as the library's books know it. */
+export interface TranslationInfo {
+  iova: bigint;
+  window: Window;
+  mapping: Mapping;
+  offset: bigint;
+  address: bigint;
+  region: Region | null;
+}
+
+const IOMMU_PAGE_4K = 4096n;
+
+export class Container extends Handle {
+  /** @internal */ readonly fd: number;
+  readonly apiVersion: number;
+  private readonly groupList: Group[] = [];
+  private type: IommuType | null = null;
+  private ledger: Ledger | null = null;
+  private cachedInfo: ContainerInfo | null = null;
+  private readonly systemPageSize: bigint;
+  /** v2: the kernel creates the default window's table at the first map/unmap/create. */
+  private defaultWindowPending = false;
+  private v1Enabled = false;
+  /** Bytes of async registrations in flight (not yet in VmLck). */
+  private pendingLockBytes = 0n;
+  /** Regions booked by registerAsync whose ioctl has not returned yet. */
+  private readonly pendingRegistration = new Set<RegionRecord>();
+  private readonly regionHandles = new Map<RegionRecord, Region>();
+  private readonly mappingHandles = new Map<MappingRecord, Mapping>();
+  private readonly windowHandles = new Map<WindowRecord, Window>();
+  readonly eeh: Eeh;
+
+  private constructor(binding: NativeBinding) {
+    super(binding, 'VFIO container');
+    this.fd = callNative(
+      'opening /dev/vfio/vfio',
+      () => binding.openContainer(),
+      (native) =>
+        native.code === 'ENOENT' || native.code === 'ENODEV'
+          ? new VfioUnavailableError(
+              `no VFIO container device (/dev/vfio/vfio: ${native.code}): this host has no VFIO; ` +
+                'load the vfio, vfio_iommu_spapr_tce and vfio-pci modules on a POWER host',
+            )
+          : undefined,
+    );
+    this.apiVersion = binding.getApiVersion(this.fd);
+    this.systemPageSize = BigInt(binding.pageSize());
+    this.eeh = new Eeh(binding, () => {
+      this.assertUsable();
+      return this.fd;
+    });
+    if (this.apiVersion !== binding.constants.VFIO_API_VERSION) {
+      binding.closeFd(this.fd);
+      throw new VfioUnavailableError(
+        `VFIO API version ${this.apiVersion}, this library speaks ${binding.constants.VFIO_API_VERSION}`,
+      );
+    }
+  }
+
+  /** Opens /dev/vfio/vfio. */
+  static open(options?: ContainerOptions): Container {
+    const opts = toOptions<ContainerOptions>('options', options);
+    return new Container(opts.binding ?? nativeBinding());
+  }
+
+  /** The IOMMU types and extensions this host offers. */
+  extensions(): { spaprV1: boolean; spaprV2: boolean; eeh: boolean; type1: boolean } {
+    this.assertUsable();
+    const c = this.binding.constants;
+    const has = (ext: number) =>
+      callNative('VFIO_CHECK_EXTENSION', () => this.binding.checkExtension(this.fd, ext)) > 0;
+    return {
+      spaprV1: has(c.VFIO_SPAPR_TCE_IOMMU),
+      spaprV2: has(c.VFIO_SPAPR_TCE_v2_IOMMU),
+      eeh: has(c.VFIO_EEH),
+      type1: has(c.VFIO_TYPE1_IOMMU),
+    };
+  }
+
+  /** Attaches a group (opened here when given its number). It must be viable. */
+  addGroup(group: number | Group): Group {
+    this.assertUsable();
+    const g = typeof group === 'number' ? Group.open(group, { binding: this.binding }) : group;
+    if (!(g instanceof Group)) throw new InvalidArgumentError('group must be a number or a Group');
+    g.assertOpen();
+    if (this.groupList.includes(g)) return g;
+    try {
+      if (!g.status().viable) {
+        throw new GroupNotViableError(
+          `IOMMU group ${g.number} is not viable: every device in it must be bound to vfio-pci ` +
+            '(see `vfio-spapr list` and `vfio-spapr bind`)',
+        );
+      }
+      callNative(
+        `attaching group ${g.number} to the container`,
+        () => this.binding.groupSetContainer(g.fd, this.fd),
+        (native) => this.classifyAttachFailure(native, g),
+      );
+    } catch (error) {
+      if (typeof group === 'number') g.close();
+      throw error;
+    }
+    this.groupList.push(g);
+    return g;
+  }
+
+  groups(): readonly Group[] {
+    return this.groupList;
+  }
+
+  /** Chooses the IOMMU: 'v2' (pre-registration, dynamic windows) or legacy 'v1'. */
+  setIommu(type: IommuType = 'v2'): void {
+    this.assertUsable();
+    const t = toOneOf('type', type, ['v2', 'v1'] as const);
+    if (this.type !== null) throw new IommuTypeError(`the IOMMU type is already ${this.type}`);
+    if (this.groupList.length === 0) {
+      throw new IommuTypeError('attach a group (addGroup) before choosing the IOMMU type');
+    }
+    const c = this.binding.constants;
+    const code = t === 'v2' ? c.VFIO_SPAPR_TCE_v2_IOMMU : c.VFIO_SPAPR_TCE_IOMMU;
+    callNative(`setting the SPAPR TCE ${t} IOMMU`, () => this.binding.setIommu(this.fd, code));
+    this.type = t;
+    this.ledger = new Ledger(this.systemPageSize, t === 'v2');
+    const { dma32 } = this.info();
+    const record = this.ledger.commitWindow(dma32.start, dma32.size, IOMMU_PAGE_4K, 1, true);
+    this.windowHandles.set(record, new Window(this, record));
+    this.defaultWindowPending = t === 'v2';
+  }
+
+  get iommuType(): IommuType | null {
+    return this.type;
+  }
+
+  info(): ContainerInfo {
+    this.assertUsable();
+    if (this.cachedInfo) return this.cachedInfo;
+    this.requireType();
+    const raw = callNative('VFIO_IOMMU_SPAPR_TCE_GET_INFO', () =>
+      this.binding.spaprTceGetInfo(this.fd),
+    );
+    const hasDdw = (raw.flags & this.binding.constants.VFIO_IOMMU_SPAPR_INFO_DDW) !== 0;
+    const pageSizes: bigint[] = [];
+    for (let shift = 0n; shift < 64n; shift += 1n) {
+      if (raw.ddw.pgsizes & (1n << shift)) pageSizes.push(1n << shift);
+    }
+    this.cachedInfo = {
+      dma32: { start: raw.dma32WindowStart, size: raw.dma32WindowSize },
+      ddw: hasDdw
+        ? { pageSizes, maxWindows: raw.ddw.maxDynamicWindows, levels: raw.ddw.levels }
+        : null,
+    };
+    return this.cachedInfo;
+  }
+
+  windows(): Window[] {
+    return this.books()
+      .windows()
+      .map((record) => this.windowHandle(record));
+  }
+
+  /** VFIO_IOMMU_SPAPR_TCE_CREATE: a dynamic window beside the default one (v2). */
+  createWindow(options: WindowOptions): Window {
+    this.assertUsable();
+    this.requireType('v2', 'dynamic DMA windows');
+    const opts = toOptions<WindowOptions>('options', options);
+    const pageSize = toSize('options.pageSize', opts.pageSize, { min: 1n });
+    const size = toSize('options.size', opts.size, { min: 1n });
+    const levels = toIndex('options.levels', orDefault(opts.levels, 1), 64);
+    const ddw = this.info().ddw;
+    if (ddw === null) {
+      throw new NoDynamicWindowsError(
+        'this host has no dynamic DMA windows (no DDW flag in the SPAPR TCE info: a pre-IODA2 ' +
+          'PHB); map within the default 32-bit window',
+      );
+    }
+    if (!ddw.pageSizes.includes(pageSize)) {
+      throw new PageSizeError(
+        `IOMMU page size ${pageSize} is not offered; this host offers ${ddw.pageSizes.join(', ')}`,
+      );
+    }
+    if (!isPowerOfTwo(size) || size < pageSize) {
+      throw new ArgumentRangeError(
+        `window size ${size} must be a power of two of at least one ${pageSize}-byte page`,
+      );
+    }
+    if (levels < 1 || levels > ddw.levels) {
+      throw new ArgumentRangeError(`levels must be in [1, ${ddw.levels}], got ${levels}`);
+    }
+    const ledger = this.books();
+    if (ledger.windows().length >= ddw.maxWindows) {
+      throw new WindowLimitError(
+        `the host allows ${ddw.maxWindows} DMA windows and ${ledger.windows().length} exist: ` +
+          'remove one first (the kernel would say ENOSPC)',
+      );
+    }
+    const pageShift = log2(pageSize);
+    const tableBytes = tceTableBytes(pageShift, size, levels, this.systemPageSize);
+    this.assertMemlock(this.pendingDefaultWindowBytes() + tableBytes, 'creating the DMA window');
+    const start = callNative(`creating a ${hex(size)}-byte window of ${pageSize}-byte pages`, () =>
+      this.binding.spaprTceCreate(this.fd, pageShift, size, levels),
+    );
+    this.defaultWindowPending = false;
+    return this.windowHandle(ledger.commitWindow(start, size, pageSize, levels, false));
+  }
+
+  /** VFIO_IOMMU_SPAPR_TCE_REMOVE. Refused while the window has mappings. */
+  removeWindow(window: Window): void {
+    this.assertUsable();
+    this.requireType('v2', 'removing DMA windows');
+    const record = this.ownWindow(window);
+    const ledger = this.books();
+    ledger.checkRemoveWindow(record);
+    callNative(`removing the window at ${hex(record.start)}`, () =>
+      this.binding.spaprTceRemove(this.fd, record.start),
+    );
+    if (record.isDefault) this.defaultWindowPending = false;
+    ledger.commitRemoveWindow(record);
+    this.windowHandles.delete(record);
+  }
+
+  /** v1: VFIO_IOMMU_ENABLE, which charges the whole 32-bit window to locked memory. */
+  enable(): void {
+    this.assertUsable();
+    this.requireType('v1', 'VFIO_IOMMU_ENABLE');
+    if (this.v1Enabled) return;
+    const cost = v1EnableBytes(this.info().dma32.size, this.systemPageSize);
+    this.assertMemlock(cost, 'enabling the v1 IOMMU (it locks the whole DMA window)');
+    callNative('VFIO_IOMMU_ENABLE', () => this.binding.iommuEnable(this.fd));
+    this.v1Enabled = true;
+  }
+
+  /** v1: VFIO_IOMMU_DISABLE. */
+  disable(): void {
+    this.assertUsable();
+    this.requireType('v1', 'VFIO_IOMMU_DISABLE');
+    if (!this.v1Enabled) return;
+    callNative('VFIO_IOMMU_DISABLE', () => this.binding.iommuDisable(this.fd));
+    this.v1Enabled = false;
+  }
+
+  get enabled(): boolean {
+    return this.type === 'v2' || this.v1Enabled;
+  }
+
+  /** Registers (pins) a library-owned buffer, or part of it. v2 only. */
+  register(buffer: DmaBuffer, options?: RegisterOptions): Region {
+    const request = this.registrationRequest(buffer, options);
+    callNative(`registering ${hex(request.size)} bytes at ${hex(request.address)}`, () =>
+      this.binding.registerMemory(this.fd, request.address, request.size),
+    );
+    return this.recordRegion(request);
+  }
+
+  /** register() on the libuv pool: pinning gigabytes takes seconds. */
+  async registerAsync(buffer: DmaBuffer, options?: RegisterOptions): Promise<Region> {
+    return this.registerInBackground(this.registrationRequest(buffer, options));
+  }
+
+  /**
+   * Registers memory the caller owns (a VMM's guest RAM). The library cannot keep it alive:
+   * the caller must keep it mapped until it is unregistered.
+   */
+  registerCallerOwnedMemory(
+    address: bigint,
+    size: bigint | number,
+    options?: CallerOwnedMemoryOptions,
+  ): Region {
+    const request = this.callerOwnedRequest(address, size, options);
+    callNative(`registering ${hex(request.size)} bytes at ${hex(request.address)}`, () =>
+      this.binding.registerMemory(this.fd, request.address, request.size),
+    );
+    return this.recordRegion(request);
+  }
+
+  async registerCallerOwnedMemoryAsync(
+    address: bigint,
+    size: bigint | number,
+    options?: CallerOwnedMemoryOptions,
+  ): Promise<Region> {
+    return this.registerInBackground(this.callerOwnedRequest(address, size, options));
+  }
+
+  /** VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY of exactly a registered region with no live mappings. */
+  unregister(region: Region): void {
+    this.assertUsable();
+    this.requireType('v2', 'memory unregistration');
+    const record = this.ownRegion(region);
+    if (this.pendingRegistration.has(record)) {
+      throw new OperationPendingError('the registration of this region is still in progress');
+    }
+    this.books().checkUnregister(record.address, record.size);
+    callNative(`unregistering ${hex(record.size)} bytes at ${hex(record.address)}`, () =>
+      this.binding.unregisterMemory(this.fd, record.address, record.size),
+    );
+    this.forgetRegion(record);
+  }
+
+  /** The registered region of exactly [address, address+size), to unregister by range. */
+  regionAt(address: bigint, size: bigint | number): Region {
+    this.assertUsable();
+    const record = this.books().regionExactly(toAddress('address', address), toSize('size', size));
+    return this.regionHandles.get(record) as Region;
+  }
+
+  regions(): Region[] {
+    return this.books()
+      .regions()
+      .filter((r) => !this.pendingRegistration.has(r))
+      .map((r) => this.regionHandles.get(r) as Region);
+  }
+
+  /**
+   * Maps a buffer or registered region (or part of it) at `iova`. v2: the memory must be
+   * registered; v1: the container must be enabled.
+   */
+  map(source: DmaBuffer | Region, iova: bigint, options?: MapOptions): Mapping {
+    this.assertUsable();
+    this.requireType();
+    const at = toAddress('iova', iova);
+    const opts = toOptions<MapOptions>('options', options);
+    const { address, size, owner } = this.mapSource(source, opts);
+    const read = orDefault(opts.read, true);
+    const write = orDefault(opts.write, true);
+    if (typeof read !== 'boolean' || typeof write !== 'boolean') {
+      throw new InvalidArgumentError('options.read and options.write must be booleans');
+    }
+    if (!read && !write) {
+      throw new ArgumentRangeError('a mapping must let the device read, write or both');
+    }
+    if (this.type === 'v1' && !this.v1Enabled) {
+      throw new NotEnabledError('enable() the v1 container before mapping (the kernel says EPERM)');
+    }
+    const ledger = this.books();
+    const plan = ledger.checkMap({
+      address,
+      iova: at,
+      size,
+      readable: read,
+      writable: write,
+      owner,
+    });
+    for (const region of plan.regions) {
+      if (this.pendingRegistration.has(region)) {
+        throw new NotRegisteredError(
+          `region ${hex(region.address)} is still being registered: await registerAsync first`,
+        );
+      }
+    }
+    this.assertMemlock(this.pendingDefaultWindowBytes(), 'creating the default DMA window');
+    const c = this.binding.constants;
+    const flags = (read ? c.VFIO_DMA_MAP_FLAG_READ : 0) | (write ? c.VFIO_DMA_MAP_FLAG_WRITE : 0);
+    callNative(`mapping ${hex(size)} bytes at IOVA ${hex(at)}`, () =>
+      this.binding.mapDma(this.fd, address, at, size, flags),
+    );
+    this.defaultWindowPending = false;
+    const record = ledger.commitMap(plan);
+    const mapping = new Mapping(this, record, this.windowHandle(record.window));
+    this.mappingHandles.set(record, mapping);
+    if (owner instanceof DmaBuffer) owner.hold(record);
+    return mapping;
+  }
+
+  unmap(mapping: Mapping): void {
+    this.assertUsable();
+    const record = this.ownMapping(mapping);
+    callNative(`unmapping ${hex(record.size)} bytes at IOVA ${hex(record.iova)}`, () =>
+      this.binding.unmapDma(this.fd, record.iova, record.size),
+    );
+    this.books().commitUnmap(record);
+    this.mappingHandles.delete(record);
+    if (record.owner instanceof DmaBuffer) record.owner.release(record);
+  }
+
+  /** The live mapping of exactly [iova, iova+size), to unmap by range. */
+  mappingAt(iova: bigint, size: bigint | number): Mapping {
+    this.assertUsable();
+    const record = this.books().mappingExactly(toAddress('iova', iova), toSize('size', size));
+    return this.mappingHandles.get(record) as Mapping;
+  }
+
+  mappings(): Mapping[] {
+    return this.books()
+      .mappings()
+      .map((r) => this.mappingHandles.get(r) as Mapping);
+  }
+
+  /** What is at this bus address: window, mapping, offset, virtual address, region. */
+  translate(iova: bigint): TranslationInfo | null {
+    this.assertUsable();
+    const t = this.books().translate(toAddress('iova', iova));
+    if (!t) return null;
+    return {
+      iova: t.iova,
+      window: this.windowHandle(t.window),
+      mapping: this.mappingHandles.get(t.mapping) as Mapping,
+      offset: t.offset,
+      address: t.address,
+      region: t.region ? (this.regionHandles.get(t.region) as Region) : null,
+    };
+  }
+
+  /** Locked-memory status now, and what a plan would need on top. */
+  memlock(plan: PlannedCost[] = []): MemlockReport {
+    return memlockReport(this.memlockStatus(), plan);
+  }
+
+  /** The locked-memory cost of creating a window of this geometry on this host. */
+  windowCost(pageSize: bigint | number, size: bigint | number, levels = 1): bigint {
+    const page = toSize('pageSize', pageSize, { min: 1n });
+    const bytes = toSize('size', size, { min: 1n });
+    if (!isPowerOfTwo(page) || !isPowerOfTwo(bytes)) {
+      throw new ArgumentRangeError('page size and window size must be powers of two');
+    }
+    return tceTableBytes(log2(page), bytes, toIndex('levels', levels, 5), this.systemPageSize);
+  }
+
+  /** Closes devices, groups and the container; the kernel unpins and frees everything. */
+  close(): void {
+    if (this.pendingRegistration.size > 0 && !this.closed) {
+      throw new OperationPendingError(
+        `${this.pendingRegistration.size} async registration(s) in flight: await them before close()`,
+      );
+    }
+    if (!this.markClosed()) return;
+    for (const group of this.groupList.splice(0)) group.close();
+    for (const record of this.mappingHandles.keys()) {
+      if (record.owner instanceof DmaBuffer) record.owner.release(record);
+    }
+    for (const [record, region] of this.regionHandles) region.buffer?.release(record);
+    this.mappingHandles.clear();
+    this.regionHandles.clear();
+    this.windowHandles.clear();
+    this.ledger = null;
+    callNative('closing the container', () => this.binding.closeFd(this.fd));
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private memlockStatus(): MemlockStatus {
+    const status = readMemlockStatus(this.binding);
+    return { ...status, locked: status.locked + this.pendingLockBytes };
+  }
+
+  private assertMemlock(bytes: bigint, operation: string): void {
+    if (bytes === 0n) return;
+    assertFits(this.memlockStatus(), bytes, operation);
+  }
+
+  private pendingDefaultWindowBytes(): bigint {
+    if (!this.defaultWindowPending) return 0n;
+    return tceTableBytes(12, this.info().dma32.size, 1, this.systemPageSize);
+  }
+
+  private books(): Ledger {
+    this.assertUsable();
+    return this.requireType();
+  }
+
+  private requireType(type?: IommuType, what?: string): Ledger {
+    if (this.type === null || this.ledger === null) {
+      throw new IommuTypeError('choose the IOMMU type first: addGroup(), then setIommu()');
+    }
+    if (type !== undefined && this.type !== type) {
+      throw new IommuTypeError(
+        `${what} needs a ${type} container; this one is ${this.type}` +
+          (type === 'v2' ? ' (v1 pins memory at map time and has no registration or windows)' : ''),
+      );
+    }
+    return this.ledger;
+  }
+
+  private classifyAttachFailure(native: NativeError, group: Group): Error | undefined {
+    if (native.code === 'EBUSY' && this.groupList.length > 0) {
+      return new GroupLimitError(
+        `group ${group.number} cannot join a container that already has group ` +
+          `${this.groupList[0].number}: this host allows one IOMMU group per container ` +
+          '(pre-IODA2); open one container per group',
+      );
+    }
+    return undefined;
+  }
+
+  private registrationRequest(buffer: DmaBuffer, options?: RegisterOptions) {
+    this.assertUsable();
+    this.requireType('v2', 'memory registration');
+    if (!(buffer instanceof DmaBuffer)) {
+      throw new InvalidArgumentError(
+        'register() takes a DmaBuffer; for memory you own use registerCallerOwnedMemory()',
+      );
+    }
+    buffer.buffer; // throws ClosedError when freed
+    const opts = toOptions<RegisterOptions>('options', options);
+    const { address, size } = subRange(buffer.address, BigInt(buffer.size), opts);
+    return this.checkedRegistration(address, size, buffer.backingPageSize, buffer);
+  }
+
+  private callerOwnedRequest(
+    address: bigint,
+    size: bigint | number,
+    options?: CallerOwnedMemoryOptions,
+  ) {
+    this.assertUsable();
+    this.requireType('v2', 'memory registration');
+    const at = toAddress('address', address);
+    const bytes = toSize('size', size, { min: 1n });
+    const opts = toOptions<CallerOwnedMemoryOptions>('options', options);
+    const backing = toSize(
+      'options.backingPageSize',
+      orDefault(opts.backingPageSize, this.systemPageSize),
+    );
+    if (!isPowerOfTwo(backing) || backing < this.systemPageSize) {
+      throw new ArgumentRangeError(
+        `options.backingPageSize must be a power of two of at least ${this.systemPageSize}`,
+      );
+    }
+    return this.checkedRegistration(at, bytes, backing, null);
+  }
+
+  private checkedRegistration(
+    address: bigint,
+    size: bigint,
+    backingPageSize: bigint,
+    buffer: DmaBuffer | null,
+  ) {
+    const ledger = this.books();
+    ledger.checkRegister(address, size);
+    this.assertMemlock(
+      registrationBytes(size, this.systemPageSize),
+      `registering ${hex(size)} bytes at ${hex(address)}`,
+    );
+    return { address, size, backingPageSize, buffer };
+  }
+
+  private recordRegion(request: {
+    address: bigint;
+    size: bigint;
+    backingPageSize: bigint;
+    buffer: DmaBuffer | null;
+  }): Region {
+    const { address, size, backingPageSize, buffer } = request;
+    const record = this.books().commitRegister(address, size, backingPageSize, buffer);
+    const region = new Region(this, record, buffer);
+    this.regionHandles.set(record, region);
+    buffer?.hold(record);
+    return region;
+  }
+
+  private async registerInBackground(request: {
+    address: bigint;
+    size: bigint;
+    backingPageSize: bigint;
+    buffer: DmaBuffer | null;
+  }): Promise<Region> {
+    // The range is booked before the ioctl runs, so nothing can claim it meanwhile.
+    const region = this.recordRegion(request);
+    this.pendingRegistration.add(region.record);
+    this.pendingLockBytes += request.size;
+    try {
+      await callNativeAsync(
+        `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
+        () => this.binding.registerMemoryAsync(this.fd, request.address, request.size),
+      );
+    } catch (error) {
+      this.pendingRegistration.delete(region.record);
+      this.forgetRegion(region.record);
+      throw error;
+    } finally {
+      this.pendingLockBytes -= request.size;
+    }
+    this.pendingRegistration.delete(region.record);
+    return region;
+  }
+
+  private forgetRegion(record: RegionRecord): void {
+    this.ledger?.commitUnregister(record);
+    const region = this.regionHandles.get(record);
+    this.regionHandles.delete(record);
+    region?.buffer?.release(record);
+  }
+
+  private mapSource(source: DmaBuffer | Region, opts: MapOptions) {
+    if (source instanceof DmaBuffer) {
+      source.buffer; // throws ClosedError when freed
+      return { ...subRange(source.address, BigInt(source.size), opts), owner: source };
+    }
+    if (source instanceof Region) {
+      const record = this.ownRegion(source);
+      return { ...subRange(record.address, record.size, opts), owner: source.buffer };
+    }
+    throw new InvalidArgumentError('map() takes a DmaBuffer or a Region');
+  }
+
+  private windowHandle(record: WindowRecord): Window {
+    let window = this.windowHandles.get(record);
+    if (!window) {
+      window = new Window(this, record);
+      this.windowHandles.set(record, window);
+    }
+    return window;
+  }
+
+  private ownWindow(window: Window): WindowRecord {
+    if (!(window instanceof Window) || this.windowHandles.get(window.record) !== window) {
+      throw new InvalidArgumentError(
+        'the window does not belong to this container (or is removed)',
+      );
+    }
+    return window.record;
+  }
+
+  private ownRegion(region: Region): RegionRecord {
+    if (!(region instanceof Region) || this.regionHandles.get(region.record) !== region) {
+      throw new NotRegisteredError('the region is not registered in this container');
+    }
+    return region.record;
+  }
+
+  private ownMapping(mapping: Mapping): MappingRecord {
+    if (!(mapping instanceof Mapping) || this.mappingHandles.get(mapping.record) !== mapping) {
+      throw new InvalidArgumentError('the mapping is not live in this container');
+    }
+    return mapping.record;
+  }
+}
+
+/** [offset, offset+size) of a block, checked to lie inside it. */
+function subRange(
+  base: bigint,
+  length: bigint,
+  opts: { offset?: bigint | number; size?: bigint | number },
+): { address: bigint; size: bigint } {
+  const offset = opts.offset === undefined ? 0n : toSize('options.offset', opts.offset);
+  if (offset >= length) {
+    throw new ArgumentRangeError(`options.offset ${offset} is not inside the ${length}-byte block`);
+  }
+  const size = toSize('options.size', opts.size === undefined ? length - offset : opts.size, {
+    min: 1n,
+  });
+  if (offset + size > length) {
+    throw new ArgumentRangeError(
+      `options.offset + options.size (${offset + size}) runs past the ${length}-byte block`,
+    );
+  }
+  return { address: base + offset, size };
+}
+
+installDispose(Container, 'close');

@@ -1,0 +1,78 @@
+// An IOMMU group (/dev/vfio/N): viability, attaching to a container, and device fds.
+import { nativeBinding, type NativeBinding } from './binding';
+import { Device } from './device';
+import { installDispose } from './dispose';
+import { callNative } from './errors';
+import { Handle } from './handle';
+import { toIndex, toOptions } from './validate';
+
+export interface GroupStatus {
+  /** Every device in the group is bound to vfio-pci (or no driver). */
+  viable: boolean;
+  /** The group is attached to a container. */
+  containerSet: boolean;
+}
+
+export interface GroupOptions {
+  /** The native binding to use (tests pass a fake). */
+  binding?: NativeBinding;
+}
+
+export class Group extends Handle {
+  /** @internal */ readonly fd: number;
+  private readonly devices = new Set<Device>();
+
+  private constructor(
+    binding: NativeBinding,
+    readonly number: number,
+  ) {
+    super(binding, `IOMMU group ${number}`);
+    this.fd = callNative(`opening /dev/vfio/${number}`, () => binding.openGroup(number));
+  }
+
+  /** Opens /dev/vfio/N. */
+  static open(groupNumber: number, options?: GroupOptions): Group {
+    const number = toIndex('groupNumber', groupNumber);
+    const opts = toOptions<GroupOptions>('options', options);
+    return new Group(opts.binding ?? nativeBinding(), number);
+  }
+
+  status(): GroupStatus {
+    this.assertUsable();
+    const flags = callNative(`reading the status of group ${this.number}`, () =>
+      this.binding.groupGetStatus(this.fd),
+    );
+    const c = this.binding.constants;
+    return {
+      viable: (flags & c.VFIO_GROUP_FLAGS_VIABLE) !== 0,
+      containerSet: (flags & c.VFIO_GROUP_FLAGS_CONTAINER_SET) !== 0,
+    };
+  }
+
+  /** Opens a device of this group by its name (the PCI address, e.g. '0000:01:00.0'). */
+  openDevice(name: string): Device {
+    this.assertUsable();
+    const device = Device.fromGroup(this, name);
+    this.devices.add(device);
+    return device;
+  }
+
+  /** @internal A device of this group was closed. */
+  forgetDevice(device: Device): void {
+    this.devices.delete(device);
+  }
+
+  /** @internal For Container: the checks every group operation makes. */
+  assertOpen(): void {
+    this.assertUsable();
+  }
+
+  /** Closes the group's devices, then the group (the kernel detaches it from its container). */
+  close(): void {
+    if (!this.markClosed()) return;
+    for (const device of [...this.devices]) device.close();
+    callNative(`closing group ${this.number}`, () => this.binding.closeFd(this.fd));
+  }
+}
+
+installDispose(Group, 'close');

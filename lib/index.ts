@@ -1,0 +1,48 @@
+// The public API: re-exports only.
+export { Container } from './container';
+export type {
+  CallerOwnedMemoryOptions,
+  ContainerInfo,
+  ContainerOptions,
+  IommuType,
+  MapOptions,
+  RegisterOptions,
+  TranslationInfo,
+  WindowOptions,
+} from './container';
+export { Group, type GroupOptions, type GroupStatus } from './group';
+export {
+  Device,
+  PCI_REGION_NAMES,
+  type DeviceInfo,
+  type DeviceRegion,
+  type ConfigWidth,
+} from './device';
+export { DeviceInterrupts } from './interrupts';
+export { MmioRegion, type Endianness } from './mmio';
+export { Eeh, type EehErrorInjection, type EehPeState } from './eeh';
+export { DmaBuffer, type DmaBufferOptions } from './dma-buffer';
+export { Region } from './region';
+export { Mapping } from './mapping';
+export { Window } from './window';
+export {
+  fits,
+  memlockReport,
+  readMemlockStatus,
+  registrationBytes,
+  tceTableBytes,
+  ulimitKiBFor,
+  v1EnableBytes,
+  type MemlockReport,
+  type MemlockStatus,
+  type PlannedCost,
+} from './memlock';
+export {
+  Sysfs,
+  parseBdf,
+  type IommuGroupInfo,
+  type PciDeviceInfo,
+  type SysfsOptions,
+} from './sysfs';
+export * from './errors';
+export { nativeBinding, type NativeBinding, type NativeError } from './binding';

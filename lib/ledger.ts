@@ -1,0 +1,336 @@
+// Pure bookkeeping, no I/O: the registered regions by virtual address, the DMA windows,
+// and the live mappings by IOVA per window. It is the user-space view of the TCE table
+// and the place where every request the kernel would mishandle is refused.
+import BTree from 'sorted-btree';
+import {
+  AlignmentError,
+  MappingNotFoundError,
+  MappingOverlapError,
+  NotRegisteredError,
+  OutsideWindowError,
+  PageSizeError,
+  RegionInUseError,
+  RegionNotFoundError,
+  RegionOverlapError,
+  WindowInUseError,
+} from './errors';
+import { hex } from './validate';
+
+export interface RegionRecord {
+  readonly address: bigint;
+  readonly size: bigint;
+  /** The page size backing the memory: an IOMMU page may not be larger. */
+  readonly backingPageSize: bigint;
+  /** Whatever must stay alive while the region is registered (a DmaBuffer, or null). */
+  readonly owner: unknown;
+  /** Live mappings that touch this region. */
+  mappingCount: number;
+}
+
+export interface WindowRecord {
+  readonly start: bigint;
+  readonly size: bigint;
+  readonly pageSize: bigint;
+  readonly levels: number;
+  /** The default 32-bit window the kernel creates by itself. */
+  readonly isDefault: boolean;
+  readonly mappings: BTree<bigint, MappingRecord>;
+}
+
+export interface MappingRecord {
+  readonly iova: bigint;
+  readonly size: bigint;
+  readonly address: bigint;
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly window: WindowRecord;
+  /** The registered regions the mapping lies in (several when they are adjacent); empty on v1. */
+  readonly regions: readonly RegionRecord[];
+  /** Whatever must stay alive while mapped (a DmaBuffer, or null). */
+  readonly owner: unknown;
+}
+
+/** What backs one IOVA: the answer to "what is at this bus address". */
+export interface Translation {
+  iova: bigint;
+  window: WindowRecord;
+  mapping: MappingRecord;
+  /** Offset of the IOVA inside the mapping. */
+  offset: bigint;
+  /** The process virtual address the IOVA translates to. */
+  address: bigint;
+  /** The registered region holding that address (undefined on v1). */
+  region?: RegionRecord;
+}
+
+export interface MapRequest {
+  address: bigint;
+  iova: bigint;
+  size: bigint;
+  readable: boolean;
+  writable: boolean;
+  owner: unknown;
+}
+
+export interface MapPlan {
+  readonly request: MapRequest;
+  readonly window: WindowRecord;
+  readonly regions: RegionRecord[];
+}
+
+function compareBigInt(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function newTree<V>(): BTree<bigint, V> {
+  return new BTree<bigint, V>(undefined, compareBigInt);
+}
+
+function range(start: bigint, size: bigint): string {
+  return `[${hex(start)}, ${hex(start + size)})`;
+}
+
+export class Ledger {
+  private readonly regionsByAddress = newTree<RegionRecord>();
+  private readonly windowList: WindowRecord[] = [];
+
+  constructor(
+    /** Registration granularity: the system page size. */
+    readonly systemPageSize: bigint,
+    /** v2 maps only registered memory; v1 maps any memory. */
+    private readonly registrationRequired: boolean,
+  ) {}
+
+  // --- regions ---------------------------------------------------------------------------
+
+  /** Throws unless [address, address+size) can be registered. */
+  checkRegister(address: bigint, size: bigint): void {
+    const page = this.systemPageSize;
+    if (size === 0n) throw new AlignmentError('a registration must be at least one page long');
+    if (address % page !== 0n || size % page !== 0n) {
+      throw new AlignmentError(
+        `registration ${range(address, size)} is not aligned to the ${page}-byte system page`,
+      );
+    }
+    const clash = this.regionOverlapping(address, size);
+    if (clash) {
+      const same = clash.address === address && clash.size === size;
+      throw new RegionOverlapError(
+        same
+          ? `${range(address, size)} is already registered`
+          : `${range(address, size)} overlaps the registered region ${range(clash.address, clash.size)}`,
+      );
+    }
+  }
+
+  /** Records a registration that checkRegister allowed and the kernel accepted. */
+  commitRegister(
+    address: bigint,
+    size: bigint,
+    backingPageSize: bigint,
+    owner: unknown,
+  ): RegionRecord {
+    const region: RegionRecord = { address, size, backingPageSize, owner, mappingCount: 0 };
+    this.regionsByAddress.set(address, region);
+    return region;
+  }
+
+  /** The registered region exactly equal to the range. */
+  regionExactly(address: bigint, size: bigint): RegionRecord {
+    const region = this.regionsByAddress.get(address);
+    if (!region || region.size !== size) {
+      throw new RegionNotFoundError(
+        `${range(address, size)} is not a registered region: unregister must name exactly the ` +
+          `address and size that were registered${region ? ` (${range(region.address, region.size)})` : ''}`,
+      );
+    }
+    return region;
+  }
+
+  /** The registered region exactly equal to the range, refusing one that is still mapped. */
+  checkUnregister(address: bigint, size: bigint): RegionRecord {
+    const region = this.regionExactly(address, size);
+    if (region.mappingCount > 0) {
+      throw new RegionInUseError(
+        `region ${range(address, size)} still has ${region.mappingCount} live mapping(s): unmap ` +
+          'them first (the kernel would accept the unregister and leave the pages pinned until exit)',
+      );
+    }
+    return region;
+  }
+
+  /** Forgets a region that checkUnregister allowed and the kernel released. */
+  commitUnregister(region: RegionRecord): void {
+    this.regionsByAddress.delete(region.address);
+  }
+
+  regions(): RegionRecord[] {
+    return this.regionsByAddress.valuesArray();
+  }
+
+  regionCount(): number {
+    return this.regionsByAddress.size;
+  }
+
+  /** The region holding the address, if any. */
+  regionAt(address: bigint): RegionRecord | undefined {
+    const pair = this.regionsByAddress.getPairOrNextLower(address);
+    return pair && address < pair[1].address + pair[1].size ? pair[1] : undefined;
+  }
+
+  private regionOverlapping(address: bigint, size: bigint): RegionRecord | undefined {
+    const pair = this.regionsByAddress.getPairOrNextLower(address + size - 1n);
+    return pair && pair[1].address + pair[1].size > address ? pair[1] : undefined;
+  }
+
+  // --- windows ---------------------------------------------------------------------------
+
+  commitWindow(start: bigint, size: bigint, pageSize: bigint, levels: number, isDefault: boolean) {
+    const window: WindowRecord = { start, size, pageSize, levels, isDefault, mappings: newTree() };
+    this.windowList.push(window);
+    this.windowList.sort((a, b) => compareBigInt(a.start, b.start));
+    return window;
+  }
+
+  checkRemoveWindow(window: WindowRecord): void {
+    if (window.mappings.size > 0) {
+      throw new WindowInUseError(
+        `window ${range(window.start, window.size)} still has ${window.mappings.size} live ` +
+          'mapping(s): unmap them first',
+      );
+    }
+  }
+
+  /** Forgets a window that checkRemoveWindow allowed and the kernel removed. */
+  commitRemoveWindow(window: WindowRecord): void {
+    this.windowList.splice(this.windowList.indexOf(window), 1);
+  }
+
+  windows(): readonly WindowRecord[] {
+    return this.windowList;
+  }
+
+  windowAt(iova: bigint): WindowRecord | undefined {
+    return this.windowList.find((w) => iova >= w.start && iova < w.start + w.size);
+  }
+
+  // --- mappings --------------------------------------------------------------------------
+
+  /** Throws unless the request can be mapped; returns the plan commitMap records. */
+  checkMap(request: MapRequest): MapPlan {
+    const { address, iova, size } = request;
+    const window = this.windowAt(iova);
+    if (!window) {
+      throw new OutsideWindowError(
+        `IOVA ${hex(iova)} is in no DMA window (windows: ${this.describeWindows()})`,
+      );
+    }
+    const page = window.pageSize;
+    if (size === 0n) throw new AlignmentError('a mapping must be at least one IOMMU page long');
+    if (iova % page !== 0n || size % page !== 0n || address % page !== 0n) {
+      throw new AlignmentError(
+        `mapping of ${hex(size)} bytes at IOVA ${hex(iova)} from ${hex(address)} is not aligned ` +
+          `to the window's ${page}-byte IOMMU page`,
+      );
+    }
+    if (iova + size > window.start + window.size) {
+      throw new OutsideWindowError(
+        `IOVA range ${range(iova, size)} runs past the end of its window ` +
+          `${range(window.start, window.size)}`,
+      );
+    }
+    const regions = this.registrationRequired ? this.regionsCovering(address, size) : [];
+    for (const region of regions) {
+      if (region.backingPageSize < page) {
+        throw new PageSizeError(
+          `region ${range(region.address, region.size)} is backed by ${region.backingPageSize}-byte ` +
+            `pages, smaller than the window's ${page}-byte IOMMU page; back it with pages of at ` +
+            'least that size (hugetlbfs, or the 64K-page kernel) or map it in a window of smaller pages',
+        );
+      }
+    }
+    const clash = window.mappings.getPairOrNextLower(iova + size - 1n)?.[1];
+    if (clash && clash.iova + clash.size > iova) {
+      throw new MappingOverlapError(
+        `IOVA range ${range(iova, size)} overlaps the live mapping ${range(clash.iova, clash.size)}: ` +
+          'unmap it first (the kernel would silently replace the translation)',
+      );
+    }
+    return { request, window, regions };
+  }
+
+  /** Records a mapping that checkMap allowed and the kernel accepted. */
+  commitMap({ request, window, regions }: MapPlan): MappingRecord {
+    const mapping: MappingRecord = { ...request, window, regions };
+    window.mappings.set(request.iova, mapping);
+    for (const region of regions) region.mappingCount += 1;
+    return mapping;
+  }
+
+  /** The live mapping exactly equal to [iova, iova+size). */
+  mappingExactly(iova: bigint, size: bigint): MappingRecord {
+    const mapping = this.windowAt(iova)?.mappings.get(iova);
+    if (!mapping || mapping.size !== size) {
+      throw new MappingNotFoundError(
+        `${range(iova, size)} is not a live mapping${mapping ? ` (the mapping at ${hex(iova)} is ${hex(mapping.size)} bytes)` : ''}`,
+      );
+    }
+    return mapping;
+  }
+
+  /** Forgets a mapping the kernel has unmapped. */
+  commitUnmap(mapping: MappingRecord): void {
+    if (mapping.window.mappings.get(mapping.iova) !== mapping) {
+      throw new MappingNotFoundError(`${range(mapping.iova, mapping.size)} is not a live mapping`);
+    }
+    mapping.window.mappings.delete(mapping.iova);
+    for (const region of mapping.regions) region.mappingCount -= 1;
+  }
+
+  /** What is at this bus address, without asking the kernel. */
+  translate(iova: bigint): Translation | undefined {
+    const window = this.windowAt(iova);
+    const mapping = window?.mappings.getPairOrNextLower(iova)?.[1];
+    if (!window || !mapping || iova >= mapping.iova + mapping.size) return undefined;
+    const offset = iova - mapping.iova;
+    const address = mapping.address + offset;
+    const region = mapping.regions.find(
+      (r) => address >= r.address && address < r.address + r.size,
+    );
+    return { iova, window, mapping, offset, address, region };
+  }
+
+  mappings(): MappingRecord[] {
+    return this.windowList.flatMap((w) => w.mappings.valuesArray());
+  }
+
+  mappingCount(): number {
+    return this.windowList.reduce((n, w) => n + w.mappings.size, 0);
+  }
+
+  /** The registered regions that together cover [address, address+size), in order. */
+  private regionsCovering(address: bigint, size: bigint): RegionRecord[] {
+    const end = address + size;
+    const covering: RegionRecord[] = [];
+    let cursor = address;
+    while (cursor < end) {
+      const region = this.regionAt(cursor);
+      if (!region) {
+        throw new NotRegisteredError(
+          `memory at ${hex(cursor)} (in ${range(address, size)}) is not registered: register it ` +
+            'before mapping (the kernel would say EPERM)',
+        );
+      }
+      covering.push(region);
+      cursor = region.address + region.size;
+    }
+    return covering;
+  }
+
+  private describeWindows(): string {
+    if (this.windowList.length === 0) return 'none';
+    return this.windowList
+      .map((w) => `${range(w.start, w.size)} of ${w.pageSize}-byte pages`)
+      .join(', ');
+  }
+}

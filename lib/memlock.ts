@@ -1,0 +1,117 @@
+// Locked memory (RLIMIT_MEMLOCK): what each operation will charge to the process's
+// locked_vm, and whether it fits, decided before the kernel would say a bare ENOMEM.
+import type { NativeBinding } from './binding';
+import { MemlockLimitError } from './errors';
+import { log2, U64_MAX } from './validate';
+
+/** POWERNV_IOMMU_MAX_LEVELS: the deepest TCE table the kernel builds. */
+const MAX_TABLE_LEVELS = 5;
+
+export interface MemlockStatus {
+  /** RLIMIT_MEMLOCK soft limit in bytes (null when unlimited). */
+  limit: bigint | null;
+  hardLimit: bigint | null;
+  /** VmLck: bytes the process has locked now. */
+  locked: bigint;
+  /** CAP_IPC_LOCK in the effective set: the kernel then ignores the limit. */
+  capIpcLock: boolean;
+}
+
+export function readMemlockStatus(binding: NativeBinding): MemlockStatus {
+  const { soft, hard } = binding.getMemlockLimit();
+  return {
+    limit: soft === U64_MAX ? null : soft,
+    hardLimit: hard === U64_MAX ? null : hard,
+    locked: binding.vmLockedBytes(),
+    capIpcLock: binding.hasCapIpcLock(),
+  };
+}
+
+function alignUp(value: bigint, alignment: bigint): bigint {
+  return ((value + alignment - 1n) / alignment) * alignment;
+}
+
+/**
+ * Bytes of locked memory a TCE table costs: the hardware table plus the same again for the
+ * kernel's userspace view (it_userspace). This is the powernv IODA2 get_table_size: the
+ * entries (8 bytes each) are split over `levels` levels of direct tables, each at least a
+ * system page, and the kernel charges the total to locked_vm when the window is created.
+ */
+export function tceTableBytes(
+  pageShift: number,
+  windowSize: bigint,
+  levels: number,
+  systemPageSize: bigint,
+): bigint {
+  if (levels < 1 || levels > MAX_TABLE_LEVELS) return 0n;
+  const entriesShift = log2(windowSize) - pageShift;
+  let tceTableSize = 1n << BigInt(entriesShift + 3);
+  if (tceTableSize < 0x1000n) tceTableSize = 0x1000n;
+  const levelShift = Math.ceil(entriesShift / levels) + 3;
+  let directTableSize = 1n << BigInt(levelShift);
+  if (directTableSize < systemPageSize) directTableSize = systemPageSize;
+  let bytes = 0n;
+  for (let level = levels; level > 0; level -= 1) {
+    bytes += alignUp(tceTableSize, directTableSize);
+    tceTableSize = (tceTableSize / directTableSize) << 3n;
+    if (tceTableSize < directTableSize) tceTableSize = directTableSize;
+  }
+  return bytes * 2n;
+}
+
+/** Registering memory pins and charges every page of it. */
+export function registrationBytes(size: bigint, systemPageSize: bigint): bigint {
+  return alignUp(size, systemPageSize);
+}
+
+/** v1 ENABLE charges the whole DMA window, whatever is mapped later. */
+export function v1EnableBytes(windowSize: bigint, systemPageSize: bigint): bigint {
+  return alignUp(windowSize, systemPageSize);
+}
+
+/** The smallest `ulimit -l` (KiB) under which `locked + needed` fits. */
+export function ulimitKiBFor(locked: bigint, needed: bigint): bigint {
+  return (locked + needed + 1023n) / 1024n;
+}
+
+/** Whether `needed` more bytes fit; CAP_IPC_LOCK and an unlimited limit always fit. */
+export function fits(status: MemlockStatus, needed: bigint): boolean {
+  return status.capIpcLock || status.limit === null || status.locked + needed <= status.limit;
+}
+
+/** Throws MemlockLimitError when `needed` more locked bytes would not fit. */
+export function assertFits(status: MemlockStatus, needed: bigint, operation: string): void {
+  if (needed === 0n || fits(status, needed)) return;
+  throw new MemlockLimitError(operation, {
+    needed,
+    locked: status.locked,
+    limit: status.limit ?? U64_MAX,
+    ulimitKiB: ulimitKiBFor(status.locked, needed),
+  });
+}
+
+export interface PlannedCost {
+  what: string;
+  bytes: bigint;
+}
+
+export interface MemlockReport extends MemlockStatus {
+  plan: PlannedCost[];
+  /** Sum of the plan. */
+  needed: bigint;
+  fits: boolean;
+  /** The `ulimit -l` value (KiB) that fits what is locked now plus the plan. */
+  ulimitKiB: bigint;
+}
+
+/** The status plus what a plan of operations would need: what `vfio-spapr memlock` prints. */
+export function memlockReport(status: MemlockStatus, plan: PlannedCost[] = []): MemlockReport {
+  const needed = plan.reduce((sum, item) => sum + item.bytes, 0n);
+  return {
+    ...status,
+    plan,
+    needed,
+    fits: fits(status, needed),
+    ulimitKiB: ulimitKiBFor(status.locked, needed),
+  };
+}

@@ -1,0 +1,412 @@
+// A fake of the native binding for host unit tests. It models the kernel rows of
+// kernel-facts.md that the library's behaviour depends on (each one is re-measured against
+// the real kernel by the VM suite), and records every ioctl so tests can prove that a
+// refusal happened before the kernel was asked.
+import type { NativeBinding, NativeConstants, NativeError, SpaprTceInfo } from '../../lib/binding';
+
+export interface FakeKernelOptions {
+  /** 4096 or 65536: the guest kernel's page size. */
+  pageSize?: number;
+  /** RLIMIT_MEMLOCK soft limit in bytes. */
+  memlockLimit?: bigint;
+  capIpcLock?: boolean;
+  /** false: a pre-IODA2 host (no DDW flag, one group per container). */
+  ioda2?: boolean;
+  /** Groups that exist and whether they are viable. */
+  groups?: Record<number, { viable: boolean; devices?: string[] }>;
+}
+
+function fail(code: string, errno: number, ioctl?: string): never {
+  const error = new Error(`${ioctl ?? 'call'}: ${code}`) as NativeError;
+  error.code = code;
+  error.errno = -errno;
+  error.syscall = ioctl ? 'ioctl' : 'open';
+  if (ioctl) error.ioctl = ioctl;
+  throw error;
+}
+
+const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  ENXIO: 6,
+  EBADF: 9,
+  ENOMEM: 12,
+  EBUSY: 16,
+  EINVAL: 22,
+  ENOTTY: 25,
+  ENOSPC: 28,
+};
+type Errno = keyof typeof ERRNO;
+function err(code: Errno, ioctl?: string): never {
+  return fail(code, ERRNO[code], ioctl);
+}
+
+const CONSTANTS: NativeConstants = {
+  VFIO_API_VERSION: 0,
+  VFIO_TYPE1_IOMMU: 1,
+  VFIO_SPAPR_TCE_IOMMU: 2,
+  VFIO_SPAPR_TCE_v2_IOMMU: 7,
+  VFIO_EEH: 5,
+  VFIO_GROUP_FLAGS_VIABLE: 1,
+  VFIO_GROUP_FLAGS_CONTAINER_SET: 2,
+  VFIO_IOMMU_SPAPR_INFO_DDW: 1,
+  VFIO_DMA_MAP_FLAG_READ: 1,
+  VFIO_DMA_MAP_FLAG_WRITE: 2,
+  VFIO_DEVICE_FLAGS_RESET: 1,
+  VFIO_DEVICE_FLAGS_PCI: 2,
+  VFIO_REGION_INFO_FLAG_READ: 1,
+  VFIO_REGION_INFO_FLAG_WRITE: 2,
+  VFIO_REGION_INFO_FLAG_MMAP: 4,
+  VFIO_REGION_INFO_FLAG_CAPS: 8,
+  VFIO_PCI_BAR0_REGION_INDEX: 0,
+  VFIO_PCI_CONFIG_REGION_INDEX: 7,
+  VFIO_PCI_NUM_REGIONS: 9,
+  VFIO_PCI_INTX_IRQ_INDEX: 0,
+  VFIO_PCI_MSI_IRQ_INDEX: 1,
+  VFIO_PCI_MSIX_IRQ_INDEX: 2,
+  VFIO_IRQ_INFO_EVENTFD: 1,
+  VFIO_IRQ_SET_DATA_NONE: 1,
+  VFIO_IRQ_SET_DATA_EVENTFD: 4,
+  VFIO_IRQ_SET_ACTION_TRIGGER: 32,
+  VFIO_EEH_PE_DISABLE: 0,
+  VFIO_EEH_PE_ENABLE: 1,
+  VFIO_EEH_PE_UNFREEZE_IO: 2,
+  VFIO_EEH_PE_UNFREEZE_DMA: 3,
+  VFIO_EEH_PE_GET_STATE: 4,
+  VFIO_EEH_PE_RESET_DEACTIVATE: 5,
+  VFIO_EEH_PE_RESET_HOT: 6,
+  VFIO_EEH_PE_RESET_FUNDAMENTAL: 7,
+  VFIO_EEH_PE_CONFIGURE: 8,
+  VFIO_EEH_PE_INJECT_ERR: 9,
+  ioctls: {},
+};
+
+interface FakeContainer {
+  type: 'v1' | 'v2' | null;
+  groups: number[];
+  enabled: boolean;
+  pid: number;
+  defaultPending: boolean;
+  regions: Map<bigint, bigint>;
+  windows: { start: bigint; size: bigint; shift: number; tableBytes: bigint }[];
+  /** TCE entries: IOVA page -> vaddr, per window start. */
+  tces: Map<bigint, bigint>;
+  lockedByMe: bigint;
+}
+
+/** The fake kernel plus the process it runs in. */
+export class FakeKernel {
+  readonly pageSize: number;
+  memlockLimit: bigint;
+  capIpcLock: boolean;
+  readonly ioda2: boolean;
+  readonly groups: Record<number, { viable: boolean; devices?: string[] }>;
+  /** Every ioctl issued, by name, in order. */
+  readonly ioctls: string[] = [];
+  locked = 0n;
+  pid = 1000;
+  private nextFd = 10;
+  private nextAddress = 0x7f0000000000n;
+  private readonly containers = new Map<number, FakeContainer>();
+  private readonly groupFds = new Map<number, { group: number; container: number | null }>();
+  private readonly buffers = new Map<ArrayBuffer, { address: bigint; freed: boolean }>();
+
+  constructor(options: FakeKernelOptions = {}) {
+    this.pageSize = options.pageSize ?? 65536;
+    this.memlockLimit = options.memlockLimit ?? (1n << 64n) - 1n;
+    this.capIpcLock = options.capIpcLock ?? false;
+    this.ioda2 = options.ioda2 ?? true;
+    this.groups = options.groups ?? {
+      0: { viable: true },
+      1: { viable: true },
+      2: { viable: false },
+    };
+  }
+
+  /** The binding the library sees. */
+  binding(): NativeBinding {
+    const k = this;
+    const charge = (c: FakeContainer, bytes: bigint, ioctl: string) => {
+      if (!k.capIpcLock && k.locked + bytes > k.memlockLimit) err('ENOMEM', ioctl);
+      k.locked += bytes;
+      c.lockedByMe += bytes;
+    };
+    const tableBytes = (shift: number, size: bigint) => {
+      const entries = size >> BigInt(shift);
+      const bytes = entries * 8n > 4096n ? entries * 8n : 4096n;
+      const page = BigInt(k.pageSize);
+      return ((bytes + page - 1n) / page) * page * 2n;
+    };
+    const container = (fd: number, ioctl: string): FakeContainer => {
+      const c = k.containers.get(fd);
+      if (!c) err('EBADF', ioctl);
+      if (c.pid !== k.pid) err('EPERM', ioctl);
+      k.ioctls.push(ioctl);
+      return c;
+    };
+    const materializeDefault = (c: FakeContainer, ioctl: string) => {
+      if (!c.defaultPending) return;
+      const bytes = tableBytes(12, 0x80000000n);
+      charge(c, bytes, ioctl);
+      c.windows.push({ start: 0n, size: 0x80000000n, shift: 12, tableBytes: bytes });
+      c.defaultPending = false;
+    };
+    const windowOf = (c: FakeContainer, iova: bigint) =>
+      c.windows.find((w) => iova >= w.start && iova < w.start + w.size);
+    const binding: NativeBinding = {
+      constants: CONSTANTS,
+      targetArch: 'fake',
+      openContainer() {
+        const fd = k.nextFd++;
+        k.containers.set(fd, {
+          type: null,
+          groups: [],
+          enabled: false,
+          pid: k.pid,
+          defaultPending: false,
+          regions: new Map(),
+          windows: [],
+          tces: new Map(),
+          lockedByMe: 0n,
+        });
+        return fd;
+      },
+      closeFd(fd) {
+        const c = k.containers.get(fd);
+        if (c) {
+          k.locked -= c.lockedByMe;
+          k.containers.delete(fd);
+        }
+        k.groupFds.delete(fd);
+      },
+      getApiVersion: () => 0,
+      checkExtension: (_fd, ext) => (ext === 2 || ext === 7 || ext === 5 ? 1 : 0),
+      setIommu(fd, type) {
+        const c = container(fd, 'VFIO_SET_IOMMU');
+        if (c.groups.length === 0 || c.type !== null) err('EINVAL', 'VFIO_SET_IOMMU');
+        c.type = type === 7 ? 'v2' : 'v1';
+        c.defaultPending = c.type === 'v2';
+        if (c.type === 'v1')
+          c.windows.push({ start: 0n, size: 0x80000000n, shift: 12, tableBytes: 0n });
+      },
+      spaprTceGetInfo(fd): SpaprTceInfo {
+        const c = container(fd, 'VFIO_IOMMU_SPAPR_TCE_GET_INFO');
+        const ddw = k.ioda2 && c.type === 'v2';
+        return {
+          flags: ddw ? 1 : 0,
+          dma32WindowStart: 0n,
+          dma32WindowSize: 0x80000000n,
+          ddw: ddw
+            ? { pgsizes: 0x11011000n, maxDynamicWindows: 2, levels: 5 }
+            : { pgsizes: 0n, maxDynamicWindows: 0, levels: 0 },
+        };
+      },
+      iommuEnable(fd) {
+        const c = container(fd, 'VFIO_IOMMU_ENABLE');
+        if (c.type !== 'v1') err('ENOTTY', 'VFIO_IOMMU_ENABLE');
+        if (c.enabled) err('EBUSY', 'VFIO_IOMMU_ENABLE');
+        charge(c, 0x80000000n, 'VFIO_IOMMU_ENABLE');
+        c.enabled = true;
+      },
+      iommuDisable(fd) {
+        const c = container(fd, 'VFIO_IOMMU_DISABLE');
+        if (c.type !== 'v1') err('ENOTTY', 'VFIO_IOMMU_DISABLE');
+        if (c.enabled) {
+          k.locked -= 0x80000000n;
+          c.lockedByMe -= 0x80000000n;
+        }
+        c.enabled = false;
+      },
+      registerMemory(fd, vaddr, size) {
+        const ioctl = 'VFIO_IOMMU_SPAPR_REGISTER_MEMORY';
+        const c = container(fd, ioctl);
+        if (c.type !== 'v2') err('ENOTTY', ioctl);
+        const page = BigInt(k.pageSize);
+        if (vaddr % page || size % page) err('EINVAL', ioctl);
+        if (size === 0n) err('ENOMEM', ioctl);
+        if (c.regions.get(vaddr) === size) err('EBUSY', ioctl);
+        for (const [a, s] of c.regions) if (a < vaddr + size && vaddr < a + s) err('EINVAL', ioctl);
+        charge(c, size, ioctl);
+        c.regions.set(vaddr, size);
+      },
+      async registerMemoryAsync(fd, vaddr, size) {
+        await new Promise((resolve) => setImmediate(resolve));
+        binding.registerMemory(fd, vaddr, size);
+      },
+      unregisterMemory(fd, vaddr, size) {
+        const ioctl = 'VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY';
+        const c = container(fd, ioctl);
+        if (c.type !== 'v2') err('ENOTTY', ioctl);
+        if (c.regions.get(vaddr) !== size) err('ENOENT', ioctl);
+        // The real kernel returns 0 here even while pages are mapped, and leaks the pin.
+        c.regions.delete(vaddr);
+        const stillMapped = [...c.tces.values()].some((va) => va >= vaddr && va < vaddr + size);
+        if (!stillMapped) {
+          k.locked -= size;
+          c.lockedByMe -= size;
+        }
+      },
+      mapDma(fd, vaddr, iova, size, flags) {
+        const ioctl = 'VFIO_IOMMU_MAP_DMA';
+        const c = container(fd, ioctl);
+        if (c.type === 'v1' && !c.enabled) err('EPERM', ioctl);
+        if (flags === 0) err('EINVAL', ioctl);
+        materializeDefault(c, ioctl);
+        const w = windowOf(c, iova);
+        if (!w) err('ENXIO', ioctl);
+        const page = 1n << BigInt(w.shift);
+        if (size % page || vaddr % page) err('EINVAL', ioctl);
+        if (iova % page) {
+          const e = new Error(`${ioctl} returned 1`) as NativeError;
+          e.code = 'ERR_VFIO_UNEXPECTED_RETURN';
+          e.returnValue = 1;
+          e.ioctl = ioctl;
+          throw e;
+        }
+        for (let off = 0n; off < size; off += page) {
+          const va = vaddr + off;
+          if (c.type === 'v2' && ![...c.regions].some(([a, s]) => va >= a && va < a + s)) {
+            err('EPERM', ioctl);
+          }
+        }
+        // Like the kernel: only the first page is checked against the window end.
+        for (let off = 0n; off < size; off += page) c.tces.set(iova + off, vaddr + off);
+      },
+      unmapDma(fd, iova, size) {
+        const ioctl = 'VFIO_IOMMU_UNMAP_DMA';
+        const c = container(fd, ioctl);
+        materializeDefault(c, ioctl);
+        const w = windowOf(c, iova);
+        if (!w) err('ENXIO', ioctl);
+        const page = 1n << BigInt(w.shift);
+        for (let off = 0n; off < size; off += page) c.tces.delete(iova + off);
+      },
+      spaprTceCreate(fd, pageShift, windowSize, levels) {
+        const ioctl = 'VFIO_IOMMU_SPAPR_TCE_CREATE';
+        const c = container(fd, ioctl);
+        if (c.type !== 'v2') err('ENOTTY', ioctl);
+        if (levels < 1) err('EINVAL', ioctl);
+        materializeDefault(c, ioctl);
+        if (c.windows.length >= 2) err('ENOSPC', ioctl);
+        const bytes = tableBytes(pageShift, windowSize);
+        charge(c, bytes, ioctl);
+        const start = c.windows.some((w) => w.start === 0n) ? 0x0800000000000000n : 0n;
+        c.windows.push({ start, size: windowSize, shift: pageShift, tableBytes: bytes });
+        return start;
+      },
+      spaprTceRemove(fd, startAddr) {
+        const ioctl = 'VFIO_IOMMU_SPAPR_TCE_REMOVE';
+        const c = container(fd, ioctl);
+        if (c.type !== 'v2') err('ENOTTY', ioctl);
+        if (c.defaultPending && startAddr === 0n) {
+          c.defaultPending = false;
+          return;
+        }
+        const index = c.windows.findIndex((w) => w.start === startAddr);
+        if (index < 0) err('EINVAL', ioctl);
+        const [w] = c.windows.splice(index, 1);
+        k.locked -= w.tableBytes;
+        c.lockedByMe -= w.tableBytes;
+      },
+      eehPeOp(fd) {
+        container(fd, 'VFIO_EEH_PE_OP');
+        return 0;
+      },
+      openGroup(group) {
+        if (!k.groups[group]) err('ENOENT');
+        const fd = k.nextFd++;
+        k.groupFds.set(fd, { group, container: null });
+        return fd;
+      },
+      groupGetStatus(fd) {
+        const g = k.groupFds.get(fd);
+        if (!g) err('EBADF', 'VFIO_GROUP_GET_STATUS');
+        k.ioctls.push('VFIO_GROUP_GET_STATUS');
+        return (k.groups[g.group].viable ? 1 : 0) | (g.container !== null ? 2 : 0);
+      },
+      groupSetContainer(groupFd, containerFd) {
+        const ioctl = 'VFIO_GROUP_SET_CONTAINER';
+        const g = k.groupFds.get(groupFd);
+        const c = container(containerFd, ioctl);
+        if (!g) err('EBADF', ioctl);
+        if (!k.groups[g.group].viable) err('EPERM', ioctl);
+        if (g.container !== null) err('EINVAL', ioctl);
+        if (c.groups.length > 0 && !k.ioda2) err('EBUSY', ioctl);
+        g.container = containerFd;
+        c.groups.push(g.group);
+      },
+      groupUnsetContainer(groupFd) {
+        const g = k.groupFds.get(groupFd);
+        if (!g || g.container === null) err('EINVAL', 'VFIO_GROUP_UNSET_CONTAINER');
+        g.container = null;
+      },
+      groupGetDeviceFd(groupFd) {
+        if (!k.groupFds.has(groupFd)) err('EBADF', 'VFIO_GROUP_GET_DEVICE_FD');
+        return k.nextFd++;
+      },
+      deviceGetInfo: () => ({ flags: 3, numRegions: 9, numIrqs: 5 }),
+      deviceGetRegionInfo: (_fd, index) => ({
+        index,
+        flags: index === 0 ? 7 : 3,
+        size: index === 7 ? 256n : 0x100000n,
+        offset: BigInt(index) << 40n,
+        capabilities: [],
+      }),
+      deviceGetIrqInfo: (_fd, index) => ({ index, flags: 1, count: 1 }),
+      deviceSetIrqs: () => undefined,
+      deviceReset: () => undefined,
+      pread: (_fd, target) => target.length,
+      pwrite: (_fd, source) => source.length,
+      mmapRegion: (_fd, _offset, size) => new ArrayBuffer(size),
+      unmapRegion: () => undefined,
+      mmioRead(buffer, offset, width, bigEndian) {
+        const view = new DataView(buffer);
+        const le = !bigEndian;
+        if (width === 8) return BigInt(view.getUint8(offset));
+        if (width === 16) return BigInt(view.getUint16(offset, le));
+        if (width === 32) return BigInt(view.getUint32(offset, le));
+        return view.getBigUint64(offset, le);
+      },
+      mmioWrite(buffer, offset, width, value, bigEndian) {
+        const view = new DataView(buffer);
+        const le = !bigEndian;
+        if (width === 8) view.setUint8(offset, Number(value));
+        else if (width === 16) view.setUint16(offset, Number(value), le);
+        else if (width === 32) view.setUint32(offset, Number(value), le);
+        else view.setBigUint64(offset, value, le);
+      },
+      eventfdCreate: () => k.nextFd++,
+      eventfdRead: () => 0n,
+      eventfdWrite: () => undefined,
+      eventfdWatch: () => ({ stop: () => undefined }),
+      allocBuffer(size, _backing, hugePageSize) {
+        const page = BigInt(hugePageSize ?? k.pageSize);
+        const buffer = new ArrayBuffer(size);
+        const address = ((k.nextAddress + page - 1n) / page) * page;
+        k.nextAddress = address + ((BigInt(size) + page - 1n) / page) * page + page;
+        k.buffers.set(buffer, { address, freed: false });
+        return { buffer, address, fd: -1 };
+      },
+      freeBuffer(buffer) {
+        const b = k.buffers.get(buffer);
+        if (!b || b.freed) err('EINVAL');
+        b.freed = true;
+      },
+      addressOf(buffer) {
+        const b = k.buffers.get(buffer);
+        if (!b) err('EINVAL');
+        return b.address;
+      },
+      pageSize: () => k.pageSize,
+      hugePageSize: () => 16 * 1024 * 1024,
+      getMemlockLimit: () => ({ soft: k.memlockLimit, hard: k.memlockLimit }),
+      setMemlockLimit(soft) {
+        k.memlockLimit = soft;
+      },
+      vmLockedBytes: () => k.locked,
+      hasCapIpcLock: () => k.capIpcLock,
+      getpid: () => k.pid,
+    };
+    return binding;
+  }
+}

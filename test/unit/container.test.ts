@@ -1,0 +1,264 @@
+import { strict as assert } from 'node:assert';
+import {
+  Container,
+  DmaBuffer,
+  ForkedProcessError,
+  GroupLimitError,
+  GroupNotViableError,
+  IommuTypeError,
+  MemlockLimitError,
+  NoDynamicWindowsError,
+  NotEnabledError,
+  NotRegisteredError,
+  OperationPendingError,
+  RegionOverlapError,
+} from '../../lib';
+import { FakeKernel } from '../support/fake-binding';
+import { spyBinding } from '../support/spy-binding';
+import { assertRefusedBeforeKernel, refusalScenarios } from '../scenarios/refusals';
+
+const MiB = 1n << 20n;
+
+for (const pageSize of [4096, 65536]) {
+  describe(`refusals against the fake kernel (${pageSize / 1024}K pages)`, function () {
+    refusalScenarios(() => ({
+      binding: new FakeKernel({ pageSize }).binding(),
+      groups: [0, 1],
+    }));
+  });
+}
+
+describe('container against the fake kernel', function () {
+  let kernel: FakeKernel;
+  beforeEach(function () {
+    kernel = new FakeKernel({ pageSize: 4096 });
+  });
+
+  function openV2(binding = kernel.binding()): Container {
+    const c = Container.open({ binding });
+    c.addGroup(0);
+    c.setIommu('v2');
+    return c;
+  }
+
+  it('reports the extensions and the window info', function () {
+    const c = openV2();
+    assert.deepEqual(c.extensions(), { spaprV1: true, spaprV2: true, eeh: true, type1: false });
+    const info = c.info();
+    assert.deepEqual(info.dma32, { start: 0n, size: 0x80000000n });
+    assert.deepEqual(info.ddw?.pageSizes, [4096n, 65536n, 16n * MiB, 256n * MiB]);
+    assert.equal(info.ddw?.maxWindows, 2);
+    assert.equal(c.windows().length, 1);
+    assert.equal(c.windows()[0].isDefault, true);
+    c.close();
+  });
+
+  it('puts two groups in one container on IODA2', function () {
+    const c = Container.open({ binding: kernel.binding() });
+    c.addGroup(0);
+    c.addGroup(1);
+    assert.deepEqual(
+      c.groups().map((g) => g.number),
+      [0, 1],
+    );
+    c.close();
+  });
+
+  it('gives a typed error where the host allows one group per container', function () {
+    const old = new FakeKernel({ ioda2: false });
+    const c = Container.open({ binding: old.binding() });
+    c.addGroup(0);
+    assert.throws(() => c.addGroup(1), GroupLimitError);
+    c.setIommu('v2');
+    assert.throws(
+      () => c.createWindow({ pageSize: 65536, size: 1n << 32n }),
+      NoDynamicWindowsError,
+    );
+    c.close();
+  });
+
+  it('refuses a group that is not viable', function () {
+    const c = Container.open({ binding: kernel.binding() });
+    assert.throws(() => c.addGroup(2), GroupNotViableError);
+    c.close();
+  });
+
+  it('refuses to choose the IOMMU before a group, or twice', function () {
+    const c = Container.open({ binding: kernel.binding() });
+    assert.throws(() => c.setIommu('v2'), IommuTypeError);
+    c.addGroup(0);
+    c.setIommu('v2');
+    assert.throws(() => c.setIommu('v1'), IommuTypeError);
+    c.close();
+  });
+
+  describe('memlock prediction (non-root, 8 MiB limit)', function () {
+    beforeEach(function () {
+      kernel.memlockLimit = 8n * MiB;
+    });
+
+    it('predicts the lazy 8 MiB default window before the kernel says ENOMEM', function () {
+      const spied = spyBinding(kernel.binding());
+      const c = openV2(spied.binding);
+      const buffer = DmaBuffer.allocate(3n * MiB, { binding: kernel.binding() });
+      const region = c.register(buffer);
+      assert.equal(kernel.locked, 3n * MiB);
+      const err = assertRefusedBeforeKernel(
+        spied.calls,
+        () => c.map(region, 0n, { size: 4096 }),
+        MemlockLimitError,
+      ) as MemlockLimitError;
+      assert.equal(err.needed, 8n * MiB);
+      assert.equal(err.locked, 3n * MiB);
+      assert.equal(err.limit, 8n * MiB);
+      assert.equal(err.ulimitKiB, 11n * 1024n);
+      kernel.memlockLimit = err.ulimitKiB * 1024n;
+      const mapping = c.map(region, 0n, { size: 4096 });
+      assert.equal(kernel.locked, 11n * MiB);
+      mapping.unmap();
+      region.unregister();
+      c.close();
+      buffer.free();
+      assert.equal(kernel.locked, 0n);
+    });
+
+    it('predicts a registration past the limit', function () {
+      const spied = spyBinding(kernel.binding());
+      const c = openV2(spied.binding);
+      const buffer = DmaBuffer.allocate(9n * MiB, { binding: kernel.binding() });
+      const err = assertRefusedBeforeKernel(
+        spied.calls,
+        () => c.register(buffer),
+        MemlockLimitError,
+      ) as MemlockLimitError;
+      assert.equal(err.needed, 9n * MiB);
+      assert.equal(err.ulimitKiB, 9n * 1024n);
+      c.close();
+      buffer.free();
+    });
+
+    it('lets CAP_IPC_LOCK through, as the kernel does', function () {
+      kernel.capIpcLock = true;
+      const c = openV2();
+      const buffer = DmaBuffer.allocate(9n * MiB, { binding: kernel.binding() });
+      c.register(buffer);
+      c.close();
+      buffer.free();
+    });
+
+    it('reports what a plan needs', function () {
+      const c = openV2();
+      const report = c.memlock([
+        { what: 'register 1 MiB', bytes: MiB },
+        { what: 'window', bytes: c.windowCost(65536, 1n << 32n) },
+      ]);
+      assert.equal(report.needed, 2n * MiB);
+      assert.equal(report.limit, 8n * MiB);
+      assert.equal(report.fits, true);
+      c.close();
+    });
+  });
+
+  it('refuses use from another process (fork)', function () {
+    const spied = spyBinding(kernel.binding());
+    const c = openV2(spied.binding);
+    const buffer = DmaBuffer.allocate(4096, { binding: kernel.binding() });
+    kernel.pid += 1;
+    const err = assertRefusedBeforeKernel(
+      spied.calls,
+      () => c.register(buffer),
+      ForkedProcessError,
+    );
+    assert.match(err.message, /belongs to process 1000, not to this process \(1001\)/);
+    kernel.pid -= 1;
+    c.close();
+    buffer.free();
+  });
+
+  describe('v1', function () {
+    it('charges the whole window at enable, maps without registration, refuses v2 calls', function () {
+      const spied = spyBinding(kernel.binding());
+      const c = Container.open({ binding: spied.binding });
+      c.addGroup(0);
+      c.setIommu('v1');
+      const buffer = DmaBuffer.allocate(8192, { binding: kernel.binding() });
+      assertRefusedBeforeKernel(spied.calls, () => c.map(buffer, 0n), NotEnabledError);
+      assertRefusedBeforeKernel(spied.calls, () => c.register(buffer), IommuTypeError);
+      assertRefusedBeforeKernel(
+        spied.calls,
+        () => c.createWindow({ pageSize: 4096, size: 1n << 32n }),
+        IommuTypeError,
+      );
+      kernel.memlockLimit = 8n * MiB;
+      assertRefusedBeforeKernel(spied.calls, () => c.enable(), MemlockLimitError);
+      kernel.memlockLimit = 4n << 30n;
+      c.enable();
+      assert.equal(kernel.locked, 2n << 30n);
+      const mapping = c.map(buffer, 0n);
+      assert.equal(mapping.size, 8192n);
+      assert.throws(() => buffer.free(), /still registered or mapped/);
+      mapping.unmap();
+      c.disable();
+      c.close();
+      buffer.free();
+    });
+  });
+
+  describe('async registration', function () {
+    it('books the range at once, refuses maps until done, and unbooks on failure', async function () {
+      const c = openV2();
+      const buffer = DmaBuffer.allocate(65536, { binding: kernel.binding() });
+      const pending = c.registerAsync(buffer);
+      assert.throws(() => c.register(buffer), RegionOverlapError);
+      assert.throws(() => c.map(buffer, 0n), NotRegisteredError);
+      assert.throws(() => c.close(), OperationPendingError);
+      const region = await pending;
+      const mapping = c.map(region, 0n);
+      mapping.unmap();
+      region.unregister();
+
+      kernel.memlockLimit = 0n;
+      kernel.capIpcLock = false;
+      await assert.rejects(c.registerAsync(buffer), MemlockLimitError);
+      kernel.memlockLimit = 1n << 40n;
+      const failing = c.registerAsync(buffer);
+      kernel.memlockLimit = 0n; // the kernel says ENOMEM after the prediction passed
+      await assert.rejects(failing, (e: unknown) => (e as { code: string }).code === 'ENOMEM');
+      assert.equal(c.regions().length, 0);
+      assert.equal(buffer.inUse, false);
+      c.close();
+      buffer.free();
+    });
+  });
+
+  it('keeps a registered buffer alive and frees it once released', function () {
+    const c = openV2();
+    const buffer = DmaBuffer.allocate(4096, { binding: kernel.binding() });
+    const region = c.register(buffer);
+    assert.equal(region.buffer, buffer);
+    assert.equal(buffer.inUse, true);
+    region.unregister();
+    assert.equal(buffer.inUse, false);
+    buffer.free();
+    assert.equal(buffer.freed, true);
+    assert.throws(() => buffer.bytes(), /closed/);
+    buffer.free();
+    c.close();
+  });
+
+  it('registers caller-owned memory with its backing page size', function () {
+    const c = openV2();
+    const window = c.createWindow({ pageSize: 65536, size: 1n << 32n });
+    const region = c.registerCallerOwnedMemory(0x7e0000000000n, 1n << 24n, {
+      backingPageSize: 1n << 24n,
+    });
+    assert.equal(region.buffer, null);
+    const mapping = c.map(region, window.start);
+    assert.equal(c.translate(window.start + 65536n)?.address, 0x7e0000010000n);
+    mapping.unmap();
+    window.remove();
+    assert.equal(c.windows().length, 1);
+    region.unregister();
+    c.close();
+  });
+});
