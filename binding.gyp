@@ -1,0 +1,34 @@
+{
+  "targets": [
+    {
+      "target_name": "vfio_spapr",
+      "sources": [
+        "native/addon.cc",
+        "native/args.cc",
+        "native/container.cc",
+        "native/device.cc",
+        "native/errors.cc",
+        "native/eventfd.cc",
+        "native/group.cc",
+        "native/ioctl.cc",
+        "native/mapping.cc",
+        "native/memory.cc",
+        "native/mmio.cc",
+        "native/process.cc",
+        "native/procfs.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
+        "_GNU_SOURCE"
+      ],
+      "cflags": [ "-Wall", "-Wextra" ],
+      "cflags_cc": [ "-std=c++17" ],
+      "cflags_cc!": [ "-std=gnu++17", "-std=gnu++20", "-std=c++20" ],
+      "ldflags": [ "-pthread" ]
+    }
+  ]
+}

@@ -1,0 +1,19 @@
+// Each concept's file adds its functions to the module's exports.
+#ifndef VFIO_SPAPR_ADDON_H_
+#define VFIO_SPAPR_ADDON_H_
+
+#include <napi.h>
+
+namespace vfio {
+
+void InitContainer(Napi::Env env, Napi::Object exports);  // container.cc
+void InitGroup(Napi::Env env, Napi::Object exports);      // group.cc
+void InitDevice(Napi::Env env, Napi::Object exports);     // device.cc
+void InitMmio(Napi::Env env, Napi::Object exports);       // mmio.cc
+void InitEventfd(Napi::Env env, Napi::Object exports);    // eventfd.cc
+void InitMemory(Napi::Env env, Napi::Object exports);     // memory.cc
+void InitProcess(Napi::Env env, Napi::Object exports);    // process.cc
+
+}  // namespace vfio
+
+#endif  // VFIO_SPAPR_ADDON_H_
