@@ -9,6 +9,7 @@ import {
   ArgumentRangeError,
   GroupLimitError,
   GroupNotViableError,
+  HugetlbRegistrationError,
   IommuTypeError,
   InvalidArgumentError,
   NoDynamicWindowsError,
@@ -622,6 +623,14 @@ export class Container extends Handle {
   ) {
     const ledger = this.books();
     ledger.checkRegister(address, size);
+    if (backingPageSize > this.systemPageSize && this.systemPageSize < 65536n) {
+      throw new HugetlbRegistrationError(
+        `registering memory backed by ${backingPageSize}-byte huge pages on a ` +
+          `${this.systemPageSize}-byte-page kernel would hang the caller in the kernel (the pin ` +
+          'retries hugetlb_fault forever on 4K-page ppc64 kernels): use the 64K-page kernel for ' +
+          'huge pages, or ordinary memory',
+      );
+    }
     this.assertMemlock(
       registrationBytes(size, this.systemPageSize),
       `registering ${hex(size)} bytes at ${hex(address)}`,

@@ -54,6 +54,9 @@ export type ConfigWidth = 8 | 16 | 32;
 export class Device extends Handle {
   /** @internal */ readonly fd: number;
   private configOffset?: bigint;
+  /** mmaps and interrupt routes of this device: an mmap keeps the device (and so the group) open. */
+  private readonly mappedRegions = new Set<MmioRegion>();
+  private readonly interruptRoutes = new Set<DeviceInterrupts>();
 
   private constructor(
     private readonly group: Group,
@@ -167,7 +170,15 @@ export class Device extends Handle {
     const buffer = callNative(`mapping region ${region.name} of ${this.name}`, () =>
       this.binding.mmapRegion(this.fd, region.offset, Number(region.size), region.writable),
     );
-    return new MmioRegion(this.binding, buffer, endianness, `${this.name} ${region.name}`);
+    const mmio = new MmioRegion(
+      this.binding,
+      buffer,
+      endianness,
+      `${this.name} ${region.name}`,
+      () => this.mappedRegions.delete(mmio),
+    );
+    this.mappedRegions.add(mmio);
+    return mmio;
   }
 
   /** Routes the interrupts of `index` (MSI, MSI-X, INTx) to eventfds the library watches. */
@@ -182,7 +193,11 @@ export class Device extends Handle {
         `IRQ index ${i} of ${this.name} has ${info.count} vector(s), asked for ${count}`,
       );
     }
-    return DeviceInterrupts.enable(this.binding, this.fd, i, count, this.name);
+    const interrupts = DeviceInterrupts.enable(this.binding, this.fd, i, count, this.name, () =>
+      this.interruptRoutes.delete(interrupts),
+    );
+    this.interruptRoutes.add(interrupts);
+    return interrupts;
   }
 
   /** VFIO_DEVICE_RESET (function-level reset where the device has one). */
@@ -191,8 +206,11 @@ export class Device extends Handle {
     callNative(`resetting ${this.name}`, () => this.binding.deviceReset(this.fd));
   }
 
+  /** Unmaps its regions and stops its interrupts, then closes the device fd. */
   close(): void {
     if (!this.markClosed()) return;
+    for (const interrupts of [...this.interruptRoutes]) interrupts.disable();
+    for (const mmio of [...this.mappedRegions]) mmio.unmap();
     this.group.forgetDevice(this);
     callNative(`closing ${this.name}`, () => this.binding.closeFd(this.fd));
   }

@@ -21,7 +21,7 @@ export class VfioSystemError extends VfioError {
   /** Set when the kernel returned a positive value where success is 0. */
   readonly returnValue?: number;
   constructor(native: NativeError, attempted: string, remedy?: string) {
-    super(native.code, `${attempted} failed: ${native.message}${remedy ? `. ${remedy}` : ''}`);
+    super(native.code, `${attempted}: ${native.message}${remedy ? `. ${remedy}` : ''}`);
     this.errno = native.errno;
     this.syscall = native.syscall;
     this.ioctl = native.ioctl;
@@ -163,6 +163,16 @@ export class PageSizeError extends VfioError {
   }
 }
 
+/**
+ * Huge-page-backed memory on a 4K-page kernel: registering it never returns (the pin loops
+ * in hugetlb_fault; seen on 6.12 ppc64el), so the library refuses it.
+ */
+export class HugetlbRegistrationError extends VfioError {
+  constructor(message: string) {
+    super('ERR_VFIO_HUGETLB_4K_KERNEL', message);
+  }
+}
+
 /** The host has no dynamic DMA windows (pre-IODA2: no DDW flag in the info). */
 export class NoDynamicWindowsError extends VfioError {
   constructor(message: string) {
@@ -298,6 +308,8 @@ function remedyFor(error: NativeError): string | undefined {
       return 'The /dev/vfio nodes need read-write permission for this user';
     case 'ENOMEM':
       return 'The kernel could not lock the memory: check RLIMIT_MEMLOCK (ulimit -l) or CAP_IPC_LOCK';
+    case 'EBUSY':
+      return 'Already in use: a group opens once (another process, or an unclosed Group, Device or BAR mapping in this one)';
     case 'ENOTTY':
       return 'The kernel does not know this ioctl for the container: wrong IOMMU type?';
     default:

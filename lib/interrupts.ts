@@ -19,6 +19,7 @@ export class DeviceInterrupts extends EventEmitter {
     private readonly deviceFd: number,
     readonly index: number,
     readonly eventfds: readonly number[],
+    private readonly onDisable: () => void,
   ) {
     super();
   }
@@ -30,6 +31,7 @@ export class DeviceInterrupts extends EventEmitter {
     index: number,
     count: number,
     deviceName: string,
+    onDisable: () => void,
   ): DeviceInterrupts {
     const c = binding.constants;
     const fds: number[] = [];
@@ -50,7 +52,7 @@ export class DeviceInterrupts extends EventEmitter {
       for (const fd of fds) binding.closeFd(fd);
       throw error;
     }
-    const interrupts = new DeviceInterrupts(binding, deviceFd, index, fds);
+    const interrupts = new DeviceInterrupts(binding, deviceFd, index, fds, onDisable);
     fds.forEach((fd, vector) => {
       interrupts.watchers.push(
         binding.eventfdWatch(fd, (n) => interrupts.emit('interrupt', vector, n)),
@@ -63,6 +65,7 @@ export class DeviceInterrupts extends EventEmitter {
   disable(): void {
     if (!this.active) return;
     this.active = false;
+    this.onDisable();
     const c = this.binding.constants;
     try {
       callNative(`disabling IRQ index ${this.index}`, () =>

@@ -18,6 +18,7 @@ export class MmioRegion {
     buffer: ArrayBuffer,
     readonly endianness: Endianness,
     private readonly what: string,
+    private readonly onUnmap: () => void = () => undefined,
   ) {
     this.buffer = buffer;
     this.size = buffer.byteLength;
@@ -54,6 +55,7 @@ export class MmioRegion {
     if (this.buffer === null) return;
     const buffer = this.buffer;
     this.buffer = null;
+    this.onUnmap();
     callNative(`unmapping ${this.what}`, () => this.binding.unmapRegion(buffer));
   }
 

@@ -5,6 +5,7 @@ import {
   ForkedProcessError,
   GroupLimitError,
   GroupNotViableError,
+  HugetlbRegistrationError,
   IommuTypeError,
   MemlockLimitError,
   NoDynamicWindowsError,
@@ -247,7 +248,7 @@ describe('container against the fake kernel', function () {
   });
 
   it('registers caller-owned memory with its backing page size', function () {
-    const c = openV2();
+    const c = openV2(new FakeKernel({ pageSize: 65536 }).binding());
     const window = c.createWindow({ pageSize: 65536, size: 1n << 32n });
     const region = c.registerCallerOwnedMemory(0x7e0000000000n, 1n << 24n, {
       backingPageSize: 1n << 24n,
@@ -260,5 +261,38 @@ describe('container against the fake kernel', function () {
     assert.equal(c.windows().length, 1);
     region.unregister();
     c.close();
+  });
+});
+
+describe('huge pages against the fake kernel', function () {
+  it('refuses hugetlb-backed registration on a 4K-page kernel, before the kernel hangs', function () {
+    const kernel = new FakeKernel({ pageSize: 4096 });
+    const spied = spyBinding(kernel.binding());
+    const c = Container.open({ binding: spied.binding });
+    c.addGroup(0);
+    c.setIommu('v2');
+    const buffer = DmaBuffer.allocate(16n * MiB, { backing: 'hugetlb', binding: kernel.binding() });
+    assertRefusedBeforeKernel(spied.calls, () => c.register(buffer), HugetlbRegistrationError);
+    assertRefusedBeforeKernel(
+      spied.calls,
+      () => c.registerCallerOwnedMemory(0x7e0000000000n, 16n * MiB, { backingPageSize: 16n * MiB }),
+      HugetlbRegistrationError,
+    );
+    c.close();
+    buffer.free();
+  });
+
+  it('registers hugetlb-backed memory on a 64K-page kernel and maps it with 16M IOMMU pages', function () {
+    const kernel = new FakeKernel({ pageSize: 65536 });
+    const c = Container.open({ binding: kernel.binding() });
+    c.addGroup(0);
+    c.setIommu('v2');
+    const buffer = DmaBuffer.allocate(16n * MiB, { backing: 'hugetlb', binding: kernel.binding() });
+    assert.equal(buffer.backingPageSize, 16n * MiB);
+    const region = c.register(buffer);
+    const window = c.createWindow({ pageSize: 16n * MiB, size: 1n << 32n });
+    c.map(region, window.start).unmap();
+    c.close();
+    buffer.free();
   });
 });

@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// The test command (`npm test`): builds, runs the host unit suite, then the real-kernel
+// suite inside the emulated POWER8 on the 4K and the 64K-page kernel, and prints one
+// closing line `N passed, N failed` summing every suite it ran.
+//
+//   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8]
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const REPO = path.resolve(__dirname, '..');
+const MARKER = /^VFIO_SUITE_RESULT (\{.*\})\s*$/;
+
+function parseArgs(argv) {
+  const options = { host: true, vm: true, kernels: ['4k', '64k'], machine: 'powernv8' };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--host-only') options.vm = false;
+    else if (arg === '--vm-only') options.host = false;
+    else if (arg === '--kernel') options.kernels = String(argv[++i]).split(',');
+    else if (arg === '--machine') options.machine = String(argv[++i]);
+    else {
+      console.error(
+        `test: unknown argument ${arg}\nusage: node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9]`,
+      );
+      process.exit(2);
+    }
+  }
+  for (const k of options.kernels) {
+    if (k !== '4k' && k !== '64k') {
+      console.error(`test: --kernel takes 4k and/or 64k, got ${k}`);
+      process.exit(2);
+    }
+  }
+  return options;
+}
+
+function step(title) {
+  console.log(`\n=== ${title}`);
+}
+
+/** Runs a command to completion, inheriting output; throws on failure. */
+function run(command, args, env = {}) {
+  const result = spawnSync(command, args, {
+    cwd: REPO,
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited with ${result.status ?? result.signal}`);
+  }
+}
+
+/** Runs a suite, streaming its output, and returns the result its reporter printed. */
+function runSuite(name, command, args) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, VFIO_SUITE_NAME: name },
+    });
+    let result = null;
+    let pending = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      pending += chunk.toString('utf8');
+      const lines = pending.split(/\r?\n/);
+      pending = lines.pop();
+      for (const line of lines) {
+        // The guest console may prefix lines with carriage returns or kernel noise.
+        const match = MARKER.exec(line.slice(line.indexOf('VFIO_SUITE_RESULT')));
+        if (match) result = JSON.parse(match[1]);
+      }
+    });
+    child.on('close', (code, signal) => resolve({ name, result, code: code ?? signal }));
+  });
+}
+
+const MOCHA_ARGS = (files, timeout) => [
+  'node_modules/mocha/bin/mocha.js',
+  '--reporter',
+  'dist/test/support/summary-reporter.js',
+  '--timeout',
+  String(timeout),
+  ...files,
+];
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const outcomes = [];
+
+  step('build: addon for this host (node-gyp) and TypeScript (tsc)');
+  // The running Node's headers: node-gyp would try to download them, and there is no network.
+  const nodedir = path.resolve(path.dirname(process.execPath), '..');
+  run(process.execPath, [
+    'node_modules/node-gyp/bin/node-gyp.js',
+    'rebuild',
+    `--nodedir=${nodedir}`,
+  ]);
+  run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
+
+  if (options.host) {
+    step(
+      'host suite: unit tests (ledger, memlock, errors, arguments, fake kernel, addon on this host)',
+    );
+    outcomes.push(
+      await runSuite('host', process.execPath, MOCHA_ARGS(['dist/test/unit/**/*.test.js'], 20000)),
+    );
+  }
+
+  if (options.vm) {
+    step('VM suite: cross-building the addon for ppc64le and assembling the guest payload');
+    run('bash', ['scripts/cross-build.sh']);
+    const payload = fs.mkdtempSync(path.join(os.tmpdir(), 'vfio-payload-'));
+    try {
+      run('bash', ['scripts/rig/payload.sh', payload]);
+      for (const kernel of options.kernels) {
+        step(
+          `VM suite on ${options.machine}, ${kernel} kernel: the real kernel, through the library`,
+        );
+        const mocha = ['node', ...MOCHA_ARGS(['dist/test/vm/*.test.js'], 300000)];
+        outcomes.push(
+          await runSuite(`vm-${options.machine}-${kernel}`, 'bash', [
+            'scripts/rig/run-vm.sh',
+            '--kernel',
+            kernel,
+            '--machine',
+            options.machine,
+            '--timeout',
+            '1500',
+            '--payload',
+            payload,
+            '--',
+            'env',
+            `VFIO_SUITE_NAME=vm-${options.machine}-${kernel}`,
+            ...mocha,
+          ]),
+        );
+      }
+    } finally {
+      fs.rmSync(payload, { recursive: true, force: true });
+    }
+  }
+
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  step('summary');
+  for (const { name, result, code } of outcomes) {
+    if (result === null) {
+      failed += 1;
+      console.log(`${name}: no result (exit ${code}): counted as one failure`);
+      continue;
+    }
+    passed += result.passes;
+    failed += result.failures;
+    skipped += result.pending;
+    if (code !== 0 && result.failures === 0) {
+      failed += 1;
+      console.log(`${name}: exit ${code} with no failing test: counted as one failure`);
+    }
+    console.log(
+      `${name}: ${result.passes} passed, ${result.failures} failed, ${result.pending} skipped`,
+    );
+  }
+  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  process.exitCode = failed > 0 || outcomes.length === 0 ? 1 : 0;
+}
+
+main().catch((error) => {
+  console.error(`test: ${error.message}`);
+  console.log('0 passed, 1 failed');
+  process.exitCode = 1;
+});

@@ -1,0 +1,112 @@
+// Lifecycle on the real kernel: close releases everything, a killed process leaves nothing
+// pinned, and an async registration keeps the event loop turning.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Container, DmaBuffer, Group, nativeBinding } from '../../lib';
+import { guest, vmLocked } from './guest';
+
+const MiB = 1n << 20n;
+
+function memAvailable(): bigint {
+  const line = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+  return BigInt(line?.[1] ?? 0) * 1024n;
+}
+
+describe('lifecycle (real kernel)', function () {
+  it('close() with regions, mappings and a window live brings VmLck back to its start', function () {
+    const start = vmLocked();
+    const container = Container.open();
+    container.addGroup(guest().edu[0].group);
+    container.setIommu('v2');
+    const buffer = DmaBuffer.allocate(4n * MiB);
+    const region = container.register(buffer);
+    container.map(region, 0n);
+    container.createWindow({ pageSize: 65536, size: 1n << 32n });
+    assert.ok(vmLocked() - start >= 4n * MiB + 8n * MiB + MiB);
+    container.close();
+    assert.equal(vmLocked(), start);
+    assert.equal(buffer.inUse, false);
+    buffer.free();
+  });
+
+  it('a killed process leaves nothing pinned: its group opens again and its memory returns', async function () {
+    const group = guest().edu[1].group;
+    const size = 64 * 1024 * 1024;
+    const baseline = memAvailable();
+    const child = spawn(process.execPath, [
+      path.join(__dirname, 'children', 'hold-registration.js'),
+      String(group),
+      String(size),
+    ]);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('READY') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    assert.ok(baseline - memAvailable() >= BigInt(size), 'the child holds its 64 MiB');
+    assert.throws(() => Group.open(group), /EBUSY/, 'the group is held by the child');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const g = Group.open(group);
+    g.close();
+    assert.ok(
+      baseline - memAvailable() < BigInt(size) / 4n,
+      `memory returned after the kill (${(baseline - memAvailable()) / MiB} MiB still missing)`,
+    );
+  });
+
+  it('an async registration of a large region keeps the event loop turning', async function () {
+    const container = Container.open();
+    container.addGroup(guest().edu[0].group);
+    container.setIommu('v2');
+    const buffer = DmaBuffer.allocate(256n * MiB);
+    buffer.bytes().fill(1);
+    try {
+      let t = process.hrtime.bigint();
+      const sync = container.register(buffer);
+      const syncNs = process.hrtime.bigint() - t;
+      sync.unregister();
+
+      let maxGap = 0n;
+      let ticks = 0;
+      let last = process.hrtime.bigint();
+      const timer = setInterval(() => {
+        const now = process.hrtime.bigint();
+        if (now - last > maxGap) maxGap = now - last;
+        last = now;
+        ticks += 1;
+      }, 1);
+      t = process.hrtime.bigint();
+      const region = await container.registerAsync(buffer);
+      const asyncNs = process.hrtime.bigint() - t;
+      clearInterval(timer);
+      console.log(
+        `      256 MiB: sync register ${syncNs / 1000000n} ms blocked the loop; async ${asyncNs / 1000000n} ms ` +
+          `with ${ticks} timer ticks, longest gap ${maxGap / 1000000n} ms`,
+      );
+      assert.ok(ticks >= 5, `the loop turned ${ticks} times`);
+      assert.ok(
+        maxGap * 4n < syncNs,
+        'the longest stall is far below the synchronous registration time',
+      );
+      region.unregister();
+    } finally {
+      container.close();
+      buffer.free();
+    }
+  });
+
+  it('the native layer never sees a buffer freed under a registration', function () {
+    const container = Container.open();
+    container.addGroup(guest().edu[0].group);
+    container.setIommu('v2');
+    const buffer = DmaBuffer.allocate(65536);
+    container.register(buffer);
+    assert.throws(() => buffer.free(), /still registered or mapped/);
+    assert.equal(nativeBinding().addressOf(buffer.buffer), buffer.address);
+    container.close();
+    buffer.free();
+  });
+});
