@@ -7,13 +7,15 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: run-vm.sh --kernel 4k|64k [--machine powernv8|powernv9] [--timeout SECONDS]
-                 [--payload DIR] [--append "KERNEL ARGS"] [--memory SIZE] -- CMD [ARGS...]
+                 [--payload DIR] [--append "KERNEL ARGS"] [--memory SIZE] [--smp N] -- CMD [ARGS...]
   --kernel   guest kernel flavour: 4K or 64K pages (required)
   --machine  QEMU machine, default powernv8 (POWER8, PHB3 host bridges)
   --timeout  wall-clock limit for boot + CMD + power-off, default 600
   --payload  directory copied to /pkg in the guest; CMD runs in /pkg
   --append   extra kernel command line, e.g. "hugepagesz=16M hugepages=4"
   --memory   guest RAM, default 2G
+  --smp      guest CPUs, default 2 (a worker thread in a long ioctl must not starve the
+             event loop's thread, as it would on a one-CPU guest)
 Exit status: CMD's status; 124 on timeout, 125 when the guest died without
 reporting one (panic, boot failure), 2 on bad usage.
 EOF
@@ -21,7 +23,7 @@ EOF
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${RIG_CACHE:-$REPO/.cache/rig}
-kernel="" machine=powernv8 timeout=600 payload="" extra_append="" memory=2G
+kernel="" machine=powernv8 timeout=600 payload="" extra_append="" memory=2G smp=2
 while (($#)); do
   case $1 in
     --kernel) kernel=${2:?}; shift 2 ;;
@@ -30,6 +32,7 @@ while (($#)); do
     --payload) payload=${2:?}; shift 2 ;;
     --append) extra_append=${2?}; shift 2 ;;
     --memory) memory=${2:?}; shift 2 ;;
+    --smp) smp=${2:?}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
     *) echo "run-vm: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -38,6 +41,7 @@ done
 (($#)) || { echo "run-vm: no command given after --" >&2; usage >&2; exit 2; }
 [[ $kernel == 4k || $kernel == 64k ]] || { echo "run-vm: --kernel must be 4k or 64k" >&2; exit 2; }
 [[ $machine == powernv8 || $machine == powernv9 ]] || { echo "run-vm: --machine must be powernv8 or powernv9" >&2; exit 2; }
+[[ $smp =~ ^[1-8]$ ]] || { echo "run-vm: --smp must be 1 to 8" >&2; exit 2; }
 [[ $timeout =~ ^[0-9]+$ ]] || { echo "run-vm: --timeout must be whole seconds" >&2; exit 2; }
 [[ -z $payload || -d $payload ]] || { echo "run-vm: payload $payload is not a directory" >&2; exit 2; }
 
@@ -81,7 +85,7 @@ cp --sparse=always "$CACHE/nvme.img" "$tmp/nvme.img"
 # panic=1 + -no-reboot: a panicking guest ends QEMU at once instead of hanging.
 # shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
 qemu=(
-  qemu-system-ppc64 -M "$machine" -m "$memory" -smp 1 -nographic -no-reboot
+  qemu-system-ppc64 -M "$machine" -m "$memory" -smp "$smp" -nographic -no-reboot
   -kernel "$KDIR/vmlinux" -initrd "$tmp/initrd.gz"
   -append "console=hvc0 quiet panic=1${extra_append:+ $extra_append}"
   -device edu,bus=pcie.0,dma_mask=0xffffffffffffffff

@@ -185,9 +185,7 @@ export class FakeKernel {
         const c = container(fd, 'VFIO_SET_IOMMU');
         if (c.groups.length === 0 || c.type !== null) err('EINVAL', 'VFIO_SET_IOMMU');
         c.type = type === 7 ? 'v2' : 'v1';
-        c.defaultPending = c.type === 'v2';
-        if (c.type === 'v1')
-          c.windows.push({ start: 0n, size: 0x80000000n, shift: 12, tableBytes: 0n });
+        c.defaultPending = true;
       },
       spaprTceGetInfo(fd): SpaprTceInfo {
         const c = container(fd, 'VFIO_IOMMU_SPAPR_TCE_GET_INFO');

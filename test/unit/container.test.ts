@@ -177,7 +177,7 @@ describe('container against the fake kernel', function () {
   });
 
   describe('v1', function () {
-    it('charges the whole window at enable, maps without registration, refuses v2 calls', function () {
+    it('charges the whole window at enable and the default table at the first map, maps without registration, refuses v2 calls', function () {
       const spied = spyBinding(kernel.binding());
       const c = Container.open({ binding: spied.binding });
       c.addGroup(0);
@@ -192,10 +192,13 @@ describe('container against the fake kernel', function () {
       );
       kernel.memlockLimit = 8n * MiB;
       assertRefusedBeforeKernel(spied.calls, () => c.enable(), MemlockLimitError);
-      kernel.memlockLimit = 4n << 30n;
+      kernel.memlockLimit = (2n << 30n) + 4n * MiB;
       c.enable();
       assert.equal(kernel.locked, 2n << 30n);
+      assertRefusedBeforeKernel(spied.calls, () => c.map(buffer, 0n), MemlockLimitError);
+      kernel.memlockLimit = (2n << 30n) + 8n * MiB;
       const mapping = c.map(buffer, 0n);
+      assert.equal(kernel.locked, (2n << 30n) + 8n * MiB, 'the lazy default window, as on v2');
       assert.equal(mapping.size, 8192n);
       assert.throws(() => buffer.free(), /still registered or mapped/);
       mapping.unmap();

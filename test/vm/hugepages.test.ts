@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Container, DmaBuffer, HugetlbRegistrationError, nativeBinding } from '../../lib';
-import { Edu } from './edu';
+import { Edu } from '../../examples/edu';
 import { guest } from './guest';
 
 const b = nativeBinding();
@@ -51,6 +51,10 @@ describe('huge pages (hugetlbfs, 16 MiB)', function () {
     const exited = new Promise<string | null>((resolve) =>
       child.once('exit', (_c, s) => resolve(s)),
     );
+    // Node starts slowly under emulation: wait for the child to reach the ioctl, then 5 s.
+    for (let waited = 0; !output.includes('REGISTERING') && waited < 120000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await new Promise((resolve) => setTimeout(resolve, 5000));
     assert.deepEqual(output.trim().split('\n'), ['REGISTERING'], 'the register ioctl returned');
     child.kill('SIGKILL');

@@ -1,6 +1,6 @@
 // QEMU's edu device driven through the library: ID and liveness registers, and its DMA
 // engine (RAM <-> its 4 KiB buffer at 0x40000). Registers are big-endian on this target.
-import type { Device, MmioRegion } from '../../lib';
+import type { Device, MmioRegion } from '../lib';
 
 const REG_ID = 0x00;
 const REG_LIVENESS = 0x04;

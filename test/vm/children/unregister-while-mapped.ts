@@ -1,0 +1,36 @@
+// Child process: the kernel's unregister-while-mapped leak, measured with the raw binding.
+// Prints VmLck at each step as JSON; the leak ends with this process.
+import { nativeBinding, type NativeError } from '../../../lib';
+
+const b = nativeBinding();
+const c = b.constants;
+const size = 65536n;
+const outcome = (call: () => unknown) => {
+  try {
+    call();
+    return 'OK';
+  } catch (error) {
+    return (error as NativeError).code;
+  }
+};
+const locked = () => b.vmLockedBytes().toString();
+
+const report: Record<string, string> = { size: size.toString(), lockedAtStart: locked() };
+const container = b.openContainer();
+const group = b.openGroup(Number(process.argv[2]));
+b.groupSetContainer(group, container);
+b.setIommu(container, c.VFIO_SPAPR_TCE_v2_IOMMU);
+const { buffer, address } = b.allocBuffer(Number(size), 'anonymous');
+new Uint8Array(buffer).fill(1);
+b.registerMemory(container, address, size);
+b.mapDma(container, address, 0x100000n, size, 3);
+report.lockedMapped = locked();
+report.unregister = outcome(() => b.unregisterMemory(container, address, size));
+report.lockedAfterUnregister = locked();
+report.reregister = outcome(() => b.registerMemory(container, address, size));
+b.unmapDma(container, 0x100000n, size);
+b.unregisterMemory(container, address, size);
+b.closeFd(group);
+b.closeFd(container);
+report.lockedAfterClose = locked();
+console.log(JSON.stringify(report));
