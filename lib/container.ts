@@ -108,6 +108,26 @@ export interface TranslationInfo {
 }
 
 const IOMMU_PAGE_4K = 4096n;
+/** Async registrations pin at most this much per ioctl (see registerInBackground). */
+const ASYNC_REGISTRATION_BLOCK = 16n << 20n;
+
+interface KernelBlock {
+  address: bigint;
+  size: bigint;
+}
+
+function blockSizeFor(backingPageSize: bigint): bigint {
+  return backingPageSize > ASYNC_REGISTRATION_BLOCK ? backingPageSize : ASYNC_REGISTRATION_BLOCK;
+}
+
+/** [address, address+size) in consecutive blocks of at most `block` bytes. */
+function splitRange(address: bigint, size: bigint, block: bigint): KernelBlock[] {
+  const blocks: KernelBlock[] = [];
+  for (let offset = 0n; offset < size; offset += block) {
+    blocks.push({ address: address + offset, size: size - offset < block ? size - offset : block });
+  }
+  return blocks;
+}
 
 export class Container extends Handle {
   /** @internal */ readonly fd: number;
@@ -125,6 +145,8 @@ export class Container extends Handle {
   /** Regions booked by registerAsync whose ioctl has not returned yet. */
   private readonly pendingRegistration = new Set<RegionRecord>();
   private readonly regionHandles = new Map<RegionRecord, Region>();
+  /** How async registrations were split for the kernel; absent: one block, the region. */
+  private readonly kernelBlocks = new Map<RegionRecord, KernelBlock[]>();
   private readonly mappingHandles = new Map<MappingRecord, Mapping>();
   private readonly windowHandles = new Map<WindowRecord, Window>();
   readonly eeh: Eeh;
@@ -390,9 +412,7 @@ export class Container extends Handle {
       throw new OperationPendingError('the registration of this region is still in progress');
     }
     this.books().checkUnregister(record.address, record.size);
-    callNative(`unregistering ${hex(record.size)} bytes at ${hex(record.address)}`, () =>
-      this.binding.unregisterMemory(this.fd, record.address, record.size),
-    );
+    this.releaseBlocks(this.kernelBlocks.get(record) ?? [record]);
     this.forgetRegion(record);
   }
 
@@ -530,6 +550,7 @@ export class Container extends Handle {
     for (const [record, region] of this.regionHandles) region.buffer?.release(record);
     this.mappingHandles.clear();
     this.regionHandles.clear();
+    this.kernelBlocks.clear();
     this.windowHandles.clear();
     this.ledger = null;
     callNative('closing the container', () => this.binding.closeFd(this.fd));
@@ -660,28 +681,48 @@ export class Container extends Handle {
     backingPageSize: bigint;
     buffer: DmaBuffer | null;
   }): Promise<Region> {
-    // The range is booked before the ioctl runs, so nothing can claim it meanwhile.
+    // The range is booked before the ioctls run, so nothing can claim it meanwhile.
     const region = this.recordRegion(request);
-    this.pendingRegistration.add(region.record);
+    const record = region.record;
+    this.pendingRegistration.add(record);
     this.pendingLockBytes += request.size;
+    // In blocks: the kernel holds the mmap lock while it pins a block, which stalls every
+    // thread of the process that faults or maps; between blocks the event loop runs.
+    const blocks = splitRange(request.address, request.size, blockSizeFor(request.backingPageSize));
+    const done: KernelBlock[] = [];
+    this.kernelBlocks.set(record, done);
     try {
-      await callNativeAsync(
-        `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
-        () => this.binding.registerMemoryAsync(this.fd, request.address, request.size),
-      );
+      for (const block of blocks) {
+        await callNativeAsync(
+          `registering ${hex(block.size)} bytes at ${hex(block.address)} (of ${hex(request.size)} at ${hex(request.address)})`,
+          () => this.binding.registerMemoryAsync(this.fd, block.address, block.size),
+        );
+        done.push(block);
+        this.pendingLockBytes -= block.size;
+      }
     } catch (error) {
-      this.pendingRegistration.delete(region.record);
-      this.forgetRegion(region.record);
+      this.pendingLockBytes -= request.size - done.reduce((sum, b) => sum + b.size, 0n);
+      this.releaseBlocks(done);
+      this.pendingRegistration.delete(record);
+      this.forgetRegion(record);
       throw error;
-    } finally {
-      this.pendingLockBytes -= request.size;
     }
-    this.pendingRegistration.delete(region.record);
+    this.pendingRegistration.delete(record);
     return region;
+  }
+
+  /** Unregisters the kernel blocks of a region (one for register(), several for the async form). */
+  private releaseBlocks(blocks: readonly KernelBlock[]): void {
+    for (const block of blocks) {
+      callNative(`unregistering ${hex(block.size)} bytes at ${hex(block.address)}`, () =>
+        this.binding.unregisterMemory(this.fd, block.address, block.size),
+      );
+    }
   }
 
   private forgetRegion(record: RegionRecord): void {
     this.ledger?.commitUnregister(record);
+    this.kernelBlocks.delete(record);
     const region = this.regionHandles.get(record);
     this.regionHandles.delete(record);
     region?.buffer?.release(record);

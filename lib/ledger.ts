@@ -227,7 +227,7 @@ export class Ledger {
     }
     const page = window.pageSize;
     if (size === 0n) throw new AlignmentError('a mapping must be at least one IOMMU page long');
-    if (iova % page !== 0n || size % page !== 0n || address % page !== 0n) {
+    if (iova % page !== 0n || size % page !== 0n) {
       throw new AlignmentError(
         `mapping of ${hex(size)} bytes at IOVA ${hex(iova)} from ${hex(address)} is not aligned ` +
           `to the window's ${page}-byte IOMMU page`,
@@ -248,6 +248,12 @@ export class Ledger {
             'least that size (hugetlbfs, or the 64K-page kernel) or map it in a window of smaller pages',
         );
       }
+    }
+    // After the page-size check: memory backed by small pages is misaligned as a consequence.
+    if (address % page !== 0n) {
+      throw new AlignmentError(
+        `mapping from ${hex(address)} is not aligned to the window's ${page}-byte IOMMU page`,
+      );
     }
     const clash = window.mappings.getPairOrNextLower(iova + size - 1n)?.[1];
     if (clash && clash.iova + clash.size > iova) {

@@ -235,6 +235,38 @@ describe('container against the fake kernel', function () {
     });
   });
 
+  it('registers asynchronously in 16 MiB blocks, so the event loop runs between them', async function () {
+    const spied = spyBinding(kernel.binding());
+    const c = openV2(spied.binding);
+    const buffer = DmaBuffer.allocate(40n * MiB, { binding: kernel.binding() });
+    const region = await c.registerAsync(buffer);
+    assert.deepEqual(spied.calls.filter((call) => call === 'registerMemoryAsync').length, 3);
+    assert.equal(kernel.locked, 40n * MiB);
+    assert.equal(c.regions().length, 1);
+    assert.equal(region.size, 40n * MiB);
+    const mapping = c.map(region, 0n, { offset: 15n * MiB, size: 2n * MiB });
+    mapping.unmap();
+    region.unregister();
+    assert.deepEqual(spied.calls.filter((call) => call === 'unregisterMemory').length, 3);
+    assert.equal(kernel.locked, 8n * MiB, 'only the default window table is left');
+    c.close();
+    assert.equal(kernel.locked, 0n);
+    buffer.free();
+  });
+
+  it('undoes the blocks already pinned when a later block fails', async function () {
+    const c = openV2();
+    const buffer = DmaBuffer.allocate(40n * MiB, { binding: kernel.binding() });
+    kernel.memlockLimit = 40n * MiB;
+    const pending = c.registerAsync(buffer);
+    kernel.memlockLimit = 20n * MiB; // the second block fails in the kernel
+    await assert.rejects(pending, (e: unknown) => (e as { code: string }).code === 'ENOMEM');
+    assert.equal(kernel.locked, 0n);
+    assert.equal(c.regions().length, 0);
+    c.close();
+    buffer.free();
+  });
+
   it('keeps a registered buffer alive and frees it once released', function () {
     const c = openV2();
     const buffer = DmaBuffer.allocate(4096, { binding: kernel.binding() });
