@@ -44,5 +44,13 @@ export {
   type PciDeviceInfo,
   type SysfsOptions,
 } from './sysfs';
+export { Edu, EDU_BUFFER, EDU_DEVICE, EDU_MAX_TRANSFER, EDU_VENDOR } from './edu';
+export {
+  eduDmaRoundTrip,
+  findEduDevice,
+  type EduDevice,
+  type RoundTripOptions,
+  type RoundTripResult,
+} from './edu-round-trip';
 export * from './errors';
 export { nativeBinding, type NativeBinding, type NativeError } from './binding';
