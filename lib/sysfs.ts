@@ -7,6 +7,16 @@ import { DriverBindError, InvalidBdfError } from './errors';
 
 const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 
+/**
+ * Drivers under which a device does not make its group unusable through VFIO: vfio-pci
+ * itself, and the drivers the kernel marks driver_managed_dma (they do no DMA of their own).
+ */
+export const VFIO_COMPATIBLE_DRIVERS: readonly string[] = ['vfio-pci', 'pci-stub', 'pcieport'];
+
+function isVfioCompatible(driver: string | null): boolean {
+  return driver === null || VFIO_COMPATIBLE_DRIVERS.includes(driver);
+}
+
 export interface PciDeviceInfo {
   bdf: string;
   /** '1234' */
@@ -23,7 +33,7 @@ export interface PciDeviceInfo {
 export interface IommuGroupInfo {
   group: number;
   devices: PciDeviceInfo[];
-  /** Every device is bound to vfio-pci or to no driver: the group can be used through VFIO. */
+  /** Every device is bound to vfio-pci, a driver_managed_dma driver or none: usable through VFIO. */
   viable: boolean;
 }
 
@@ -71,7 +81,7 @@ export class Sysfs {
           .filter((name) => BDF_PATTERN.test(name))
           .sort()
           .map((bdf) => this.deviceInfo(bdf));
-        const viable = devices.every((d) => d.driver === null || d.driver === 'vfio-pci');
+        const viable = devices.every((d) => isVfioCompatible(d.driver));
         return { group, devices, viable };
       });
   }
@@ -133,8 +143,32 @@ export class Sysfs {
     return previous;
   }
 
-  /** Takes a device from vfio-pci and gives it back to `restore` (or lets the kernel reprobe). */
-  unbindFromVfioPci(bdf: string, restore: string | null = null): string | null {
+  /**
+   * The other devices of `bdf`'s IOMMU group that are bound to a host driver (not vfio-pci
+   * nor a driver_managed_dma one): while any is, the group cannot be used through VFIO.
+   */
+  hostBoundPeers(bdf: string): PciDeviceInfo[] {
+    const id = parseBdf(bdf);
+    const group = this.deviceInfo(id).iommuGroup;
+    if (group === null) return [];
+    const members = path.join(this.root, 'kernel', 'iommu_groups', String(group), 'devices');
+    return fs
+      .readdirSync(members)
+      .filter((name) => BDF_PATTERN.test(name) && name !== id)
+      .sort()
+      .map((peer) => this.deviceInfo(peer))
+      .filter((peer) => !isVfioCompatible(peer.driver));
+  }
+
+  /**
+   * Takes a device from vfio-pci and gives it back to `restore`; with no driver to restore,
+   * lets the kernel reprobe (the default) or, with `reprobe: false`, leaves it unbound.
+   */
+  unbindFromVfioPci(
+    bdf: string,
+    restore: string | null = null,
+    options: { reprobe?: boolean } = {},
+  ): string | null {
     const id = parseBdf(bdf);
     this.deviceInfo(id);
     if (restore !== null && !/^[A-Za-z0-9_.-]+$/.test(restore)) {
@@ -144,7 +178,7 @@ export class Sysfs {
     if (this.driverOf(id) !== null) this.write(this.devicePath(id, 'driver', 'unbind'), id);
     if (restore !== null) {
       this.write(path.join(this.root, 'bus', 'pci', 'drivers', restore, 'bind'), id);
-    } else {
+    } else if (options.reprobe ?? true) {
       this.write(path.join(this.root, 'bus', 'pci', 'drivers_probe'), id);
     }
     return this.driverOf(id);
@@ -155,8 +189,9 @@ export class Sysfs {
       fs.writeFileSync(file, value);
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
+      const remedy = e.code === 'EACCES' || e.code === 'EPERM' ? ' (needs root)' : '';
       throw new DriverBindError(
-        `writing ${JSON.stringify(value.trim())} to ${file} failed: ${e.code ?? e.message}`,
+        `writing ${JSON.stringify(value.trim())} to ${file} failed: ${e.code ?? e.message}${remedy}`,
       );
     }
   }
