@@ -1,7 +1,7 @@
 // A device fd: info, regions (config space, mmap'd BARs), interrupts and reset.
 import type { IrqInfo, RegionCapability } from './binding';
 import { installDispose } from './dispose';
-import { ArgumentRangeError, callNative } from './errors';
+import { ArgumentRangeError, VfioSystemError, callNative } from './errors';
 import type { Group } from './group';
 import { Handle } from './handle';
 import { DeviceInterrupts } from './interrupts';
@@ -20,6 +20,9 @@ export const PCI_REGION_NAMES = [
   'CONFIG',
   'VGA',
 ];
+
+/** vfio-pci's fixed IRQ indexes, for Device.enableInterrupts. */
+export const PCI_IRQ_INDEX = { intx: 0, msi: 1, msix: 2, err: 3, req: 4 } as const;
 
 /** PCI command register: offset and the bits the library sets. */
 const PCI_COMMAND = 0x04;
@@ -111,9 +114,17 @@ export class Device extends Handle {
     };
   }
 
+  /** Every region the device has: vfio-pci answers EINVAL for fixed indexes it lacks (VGA). */
   regions(): DeviceRegion[] {
-    const count = this.info().regionCount;
-    return Array.from({ length: count }, (_, index) => this.region(index));
+    const regions: DeviceRegion[] = [];
+    for (let index = 0; index < this.info().regionCount; index += 1) {
+      try {
+        regions.push(this.region(index));
+      } catch (error) {
+        if (!(error instanceof VfioSystemError && error.code === 'EINVAL')) throw error;
+      }
+    }
+    return regions;
   }
 
   irqInfo(index: number): IrqInfo {

@@ -13,6 +13,7 @@ export type {
 export { Group, type GroupOptions, type GroupStatus } from './group';
 export {
   Device,
+  PCI_IRQ_INDEX,
   PCI_REGION_NAMES,
   type DeviceInfo,
   type DeviceRegion,
