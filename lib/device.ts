@@ -117,7 +117,8 @@ export class Device extends Handle {
   /** Every region the device has: vfio-pci answers EINVAL for fixed indexes it lacks (VGA). */
   regions(): DeviceRegion[] {
     const regions: DeviceRegion[] = [];
-    for (let index = 0; index < this.info().regionCount; index += 1) {
+    const count = this.info().regionCount;
+    for (let index = 0; index < count; index += 1) {
       try {
         regions.push(this.region(index));
       } catch (error) {
