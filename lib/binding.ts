@@ -16,6 +16,8 @@ export interface NativeError extends Error {
   ioctl?: string;
   /** A non-zero, non-negative return where the kernel means success by 0 (MAP/UNMAP give +1). */
   returnValue?: number;
+  /** Batch calls (mapDmaBatch): the entry that failed; the entries before it were done. */
+  index?: number;
 }
 
 export interface SpaprTceInfo {
@@ -138,6 +140,12 @@ export interface NativeBinding {
   registerMemoryAsync(fd: number, vaddr: bigint, size: bigint): Promise<void>;
   unregisterMemory(fd: number, vaddr: bigint, size: bigint, flags?: number, argsz?: number): void;
   mapDma(fd: number, vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
+  /**
+   * MAP_DMA for each (vaddr, iova, size, flags) quadruple of `ranges`, in order, in one call.
+   * Stops at the first failure, whose NativeError carries `index`: the entries before it are
+   * mapped. Returns the number of entries mapped (all of them).
+   */
+  mapDmaBatch(fd: number, ranges: BigUint64Array): number;
   unmapDma(fd: number, iova: bigint, size: bigint, flags?: number): void;
   /** Returns the window's start_addr. */
   spaprTceCreate(fd: number, pageShift: number, windowSize: bigint, levels: number): bigint;

@@ -24,7 +24,13 @@ import {
 } from './errors';
 import { Group } from './group';
 import { Handle } from './handle';
-import { Ledger, type MappingRecord, type RegionRecord, type WindowRecord } from './ledger';
+import {
+  Ledger,
+  type MapPlan,
+  type MappingRecord,
+  type RegionRecord,
+  type WindowRecord,
+} from './ledger';
 import { Mapping } from './mapping';
 import {
   assertFits,
@@ -83,6 +89,12 @@ export interface MapOptions {
   read?: boolean;
   /** The device may write the memory (default true). */
   write?: boolean;
+}
+
+/** One range of Container.mapMany: what map() takes, in one object. */
+export interface MapManyEntry extends MapOptions {
+  source: DmaBuffer | Region;
+  iova: bigint;
 }
 
 export interface RegisterOptions {
@@ -309,7 +321,7 @@ export class Container extends Handle {
     if (levels < 1 || levels > ddw.levels) {
       throw new ArgumentRangeError(`levels must be in [1, ${ddw.levels}], got ${levels}`);
     }
-    const ledger = this.books();
+    const ledger = this.requireType();
     if (ledger.windows().length >= ddw.maxWindows) {
       throw new WindowLimitError(
         `the host allows ${ddw.maxWindows} DMA windows and ${ledger.windows().length} exist: ` +
@@ -331,7 +343,7 @@ export class Container extends Handle {
     this.assertUsable();
     this.requireType('v2', 'removing DMA windows');
     const record = this.ownWindow(window);
-    const ledger = this.books();
+    const ledger = this.requireType();
     ledger.checkRemoveWindow(record);
     callNative(`removing the window at ${hex(record.start)}`, () =>
       this.binding.spaprTceRemove(this.fd, record.start),
@@ -368,8 +380,9 @@ export class Container extends Handle {
   /** Registers (pins) a library-owned buffer, or part of it. v2 only. */
   register(buffer: DmaBuffer, options?: RegisterOptions): Region {
     const request = this.registrationRequest(buffer, options);
-    callNative(`registering ${hex(request.size)} bytes at ${hex(request.address)}`, () =>
-      this.binding.registerMemory(this.fd, request.address, request.size),
+    callNative(
+      () => `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
+      () => this.binding.registerMemory(this.fd, request.address, request.size),
     );
     return this.recordRegion(request);
   }
@@ -411,7 +424,7 @@ export class Container extends Handle {
     if (this.pendingRegistration.has(record)) {
       throw new OperationPendingError('the registration of this region is still in progress');
     }
-    this.books().checkUnregister(record.address, record.size);
+    this.requireType().checkUnregister(record.address, record.size);
     this.releaseBlocks(this.kernelBlocks.get(record) ?? [record]);
     this.forgetRegion(record);
   }
@@ -436,58 +449,83 @@ export class Container extends Handle {
    */
   map(source: DmaBuffer | Region, iova: bigint, options?: MapOptions): Mapping {
     this.assertUsable();
-    this.requireType();
-    const at = toAddress('iova', iova);
-    const opts = toOptions<MapOptions>('options', options);
-    const { address, size, owner } = this.mapSource(source, opts);
-    const read = orDefault(opts.read, true);
-    const write = orDefault(opts.write, true);
-    if (typeof read !== 'boolean' || typeof write !== 'boolean') {
-      throw new InvalidArgumentError('options.read and options.write must be booleans');
-    }
-    if (!read && !write) {
-      throw new ArgumentRangeError('a mapping must let the device read, write or both');
-    }
-    if (this.type === 'v1' && !this.v1Enabled) {
-      throw new NotEnabledError('enable() the v1 container before mapping (the kernel says EPERM)');
-    }
-    const ledger = this.books();
-    const plan = ledger.checkMap({
-      address,
-      iova: at,
-      size,
-      readable: read,
-      writable: write,
-      owner,
-    });
-    for (const region of plan.regions) {
-      if (this.pendingRegistration.has(region)) {
-        throw new NotRegisteredError(
-          `region ${hex(region.address)} is still being registered: await registerAsync first`,
-        );
-      }
-    }
+    const ledger = this.requireType();
+    const { plan, flags } = this.planMap(ledger, source, iova, options);
     this.assertMemlock(this.pendingDefaultWindowBytes(), 'creating the default DMA window');
-    const c = this.binding.constants;
-    const flags = (read ? c.VFIO_DMA_MAP_FLAG_READ : 0) | (write ? c.VFIO_DMA_MAP_FLAG_WRITE : 0);
-    callNative(`mapping ${hex(size)} bytes at IOVA ${hex(at)}`, () =>
-      this.binding.mapDma(this.fd, address, at, size, flags),
+    const { address, iova: at, size } = plan.request;
+    callNative(
+      () => `mapping ${hex(size)} bytes at IOVA ${hex(at)}`,
+      () => this.binding.mapDma(this.fd, address, at, size, flags),
     );
     this.defaultWindowPending = false;
-    const record = ledger.commitMap(plan);
-    const mapping = new Mapping(this, record, this.windowHandle(record.window));
-    this.mappingHandles.set(record, mapping);
-    if (owner instanceof DmaBuffer) owner.hold(record);
-    return mapping;
+    return this.recordMapping(ledger.commitMap(plan));
+  }
+
+  /**
+   * Maps many ranges in one native call: all or nothing. Every entry is checked as map()
+   * checks it, and against the entries before it, before the kernel is asked; should the
+   * kernel refuse one, the ranges already mapped are unmapped and nothing is recorded.
+   * Returns the mappings in the order of the entries.
+   */
+  mapMany(entries: readonly MapManyEntry[]): Mapping[] {
+    this.assertUsable();
+    const ledger = this.requireType();
+    if (!Array.isArray(entries)) {
+      throw new InvalidArgumentError('mapMany() takes an array of { source, iova, ...options }');
+    }
+    if (entries.length === 0) return [];
+    const records: MappingRecord[] = [];
+    const ranges = new BigUint64Array(entries.length * 4);
+    try {
+      for (let i = 0; i < entries.length; i += 1) {
+        const e = toOptions<MapManyEntry>(`entries[${i}]`, entries[i]);
+        const source = e.source as DmaBuffer | Region;
+        const { plan, flags } = this.planMap(ledger, source, e.iova as bigint, e);
+        // Booked at once, so the next entries are checked against this one too.
+        records.push(ledger.commitMap(plan));
+        ranges[i * 4] = plan.request.address;
+        ranges[i * 4 + 1] = plan.request.iova;
+        ranges[i * 4 + 2] = plan.request.size;
+        ranges[i * 4 + 3] = BigInt(flags);
+      }
+      this.assertMemlock(this.pendingDefaultWindowBytes(), 'creating the default DMA window');
+    } catch (error) {
+      for (const record of records.reverse()) ledger.commitUnmap(record);
+      throw error;
+    }
+    try {
+      this.binding.mapDmaBatch(this.fd, ranges);
+    } catch (error) {
+      const failed = (error as NativeError).index ?? 0;
+      // Undo the kernel's part in reverse; a range that would not unmap stays in the books
+      // (and in mappings()) as the live mapping it still is.
+      for (let i = records.length - 1; i >= 0; i -= 1) {
+        const record = records[i];
+        try {
+          if (i < failed) this.binding.unmapDma(this.fd, record.iova, record.size);
+          ledger.commitUnmap(record);
+        } catch {
+          this.recordMapping(record);
+        }
+      }
+      const r = records[failed];
+      const what = r ? `: ${hex(r.size)} bytes at IOVA ${hex(r.iova)}` : '';
+      return callNative(`mapping entries[${failed}] of ${records.length}${what}`, () => {
+        throw error;
+      });
+    }
+    this.defaultWindowPending = false;
+    return records.map((record) => this.recordMapping(record));
   }
 
   unmap(mapping: Mapping): void {
     this.assertUsable();
     const record = this.ownMapping(mapping);
-    callNative(`unmapping ${hex(record.size)} bytes at IOVA ${hex(record.iova)}`, () =>
-      this.binding.unmapDma(this.fd, record.iova, record.size),
+    callNative(
+      () => `unmapping ${hex(record.size)} bytes at IOVA ${hex(record.iova)}`,
+      () => this.binding.unmapDma(this.fd, record.iova, record.size),
     );
-    this.books().commitUnmap(record);
+    this.requireType().commitUnmap(record);
     this.mappingHandles.delete(record);
     if (record.owner instanceof DmaBuffer) record.owner.release(record);
   }
@@ -563,9 +601,16 @@ export class Container extends Handle {
     return { ...status, locked: status.locked + this.pendingLockBytes };
   }
 
-  private assertMemlock(bytes: bigint, operation: string): void {
+  private assertMemlock(bytes: bigint, operation: string | (() => string)): void {
     if (bytes === 0n) return;
-    assertFits(this.memlockStatus(), bytes, operation);
+    // With CAP_IPC_LOCK (root) the kernel charges but never refuses: no need to read VmLck,
+    // a /proc read on every registration.
+    if (this.binding.hasCapIpcLock()) return;
+    assertFits(
+      this.memlockStatus(),
+      bytes,
+      typeof operation === 'string' ? operation : operation(),
+    );
   }
 
   private pendingDefaultWindowBytes(): bigint {
@@ -573,6 +618,7 @@ export class Container extends Handle {
     return tceTableBytes(12, this.info().dma32.size, 1, this.systemPageSize);
   }
 
+  /** The ledger, after the open-and-same-process check (getpid: a native call, so once per operation). */
   private books(): Ledger {
     this.assertUsable();
     return this.requireType();
@@ -644,7 +690,7 @@ export class Container extends Handle {
     backingPageSize: bigint,
     buffer: DmaBuffer | null,
   ) {
-    const ledger = this.books();
+    const ledger = this.requireType();
     ledger.checkRegister(address, size);
     if (backingPageSize > this.systemPageSize && this.systemPageSize < 65536n) {
       throw new HugetlbRegistrationError(
@@ -656,7 +702,7 @@ export class Container extends Handle {
     }
     this.assertMemlock(
       registrationBytes(size, this.systemPageSize),
-      `registering ${hex(size)} bytes at ${hex(address)}`,
+      () => `registering ${hex(size)} bytes at ${hex(address)}`,
     );
     return { address, size, backingPageSize, buffer };
   }
@@ -668,7 +714,7 @@ export class Container extends Handle {
     buffer: DmaBuffer | null;
   }): Region {
     const { address, size, backingPageSize, buffer } = request;
-    const record = this.books().commitRegister(address, size, backingPageSize, buffer);
+    const record = this.requireType().commitRegister(address, size, backingPageSize, buffer);
     const region = new Region(this, record, buffer);
     this.regionHandles.set(record, region);
     buffer?.hold(record);
@@ -714,8 +760,9 @@ export class Container extends Handle {
   /** Unregisters the kernel blocks of a region (one for register(), several for the async form). */
   private releaseBlocks(blocks: readonly KernelBlock[]): void {
     for (const block of blocks) {
-      callNative(`unregistering ${hex(block.size)} bytes at ${hex(block.address)}`, () =>
-        this.binding.unregisterMemory(this.fd, block.address, block.size),
+      callNative(
+        () => `unregistering ${hex(block.size)} bytes at ${hex(block.address)}`,
+        () => this.binding.unregisterMemory(this.fd, block.address, block.size),
       );
     }
   }
@@ -726,6 +773,55 @@ export class Container extends Handle {
     const region = this.regionHandles.get(record);
     this.regionHandles.delete(record);
     region?.buffer?.release(record);
+  }
+
+  /** Every check map() makes before the kernel is asked; the plan commitMap records. */
+  private planMap(
+    ledger: Ledger,
+    source: DmaBuffer | Region,
+    iova: bigint,
+    options: MapOptions | undefined,
+  ): { plan: MapPlan; flags: number } {
+    const at = toAddress('iova', iova);
+    const opts = toOptions<MapOptions>('options', options);
+    const { address, size, owner } = this.mapSource(source, opts);
+    const read = orDefault(opts.read, true);
+    const write = orDefault(opts.write, true);
+    if (typeof read !== 'boolean' || typeof write !== 'boolean') {
+      throw new InvalidArgumentError('options.read and options.write must be booleans');
+    }
+    if (!read && !write) {
+      throw new ArgumentRangeError('a mapping must let the device read, write or both');
+    }
+    if (this.type === 'v1' && !this.v1Enabled) {
+      throw new NotEnabledError('enable() the v1 container before mapping (the kernel says EPERM)');
+    }
+    const plan = ledger.checkMap({
+      address,
+      iova: at,
+      size,
+      readable: read,
+      writable: write,
+      owner,
+    });
+    for (const region of plan.regions) {
+      if (this.pendingRegistration.has(region)) {
+        throw new NotRegisteredError(
+          `region ${hex(region.address)} is still being registered: await registerAsync first`,
+        );
+      }
+    }
+    const c = this.binding.constants;
+    const flags = (read ? c.VFIO_DMA_MAP_FLAG_READ : 0) | (write ? c.VFIO_DMA_MAP_FLAG_WRITE : 0);
+    return { plan, flags };
+  }
+
+  /** The handle of a mapping the kernel made and the books hold. */
+  private recordMapping(record: MappingRecord): Mapping {
+    const mapping = new Mapping(this, record, this.windowHandle(record.window));
+    this.mappingHandles.set(record, mapping);
+    if (record.owner instanceof DmaBuffer) record.owner.hold(record);
+    return mapping;
   }
 
   private mapSource(source: DmaBuffer | Region, opts: MapOptions) {

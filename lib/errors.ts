@@ -266,14 +266,16 @@ function isNativeError(error: unknown): error is NativeError {
  * the class `classify` picks, or a VfioSystemError.
  */
 export function callNative<T>(
-  attempted: string,
+  /** What was attempted, for the message; a function when building it costs (hot paths). */
+  attempted: string | (() => string),
   call: () => T,
   classify?: (native: NativeError) => Error | undefined,
 ): T {
   try {
     return call();
   } catch (error) {
-    throw translateNativeError(error, attempted, classify);
+    const what = typeof attempted === 'string' ? attempted : attempted();
+    throw translateNativeError(error, what, classify);
   }
 }
 

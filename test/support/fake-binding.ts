@@ -270,6 +270,18 @@ export class FakeKernel {
         // Like the kernel: only the first page is checked against the window end.
         for (let off = 0n; off < size; off += page) c.tces.set(iova + off, vaddr + off);
       },
+      mapDmaBatch(fd, ranges) {
+        if (!(ranges instanceof BigUint64Array) || ranges.length % 4 !== 0) err('EINVAL');
+        for (let i = 0; i < ranges.length; i += 4) {
+          try {
+            binding.mapDma(fd, ranges[i], ranges[i + 1], ranges[i + 2], Number(ranges[i + 3]));
+          } catch (error) {
+            (error as NativeError).index = i / 4;
+            throw error;
+          }
+        }
+        return ranges.length / 4;
+      },
       unmapDma(fd, iova, size) {
         const ioctl = 'VFIO_IOMMU_UNMAP_DMA';
         const c = container(fd, ioctl);

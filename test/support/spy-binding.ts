@@ -12,6 +12,7 @@ const KERNEL_CALLS = new Set([
   'registerMemoryAsync',
   'unregisterMemory',
   'mapDma',
+  'mapDmaBatch',
   'unmapDma',
   'spaprTceCreate',
   'spaprTceRemove',
