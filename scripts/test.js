@@ -5,13 +5,10 @@
 //
 //   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8]
 'use strict';
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-
-const REPO = path.resolve(__dirname, '..');
-const MARKER = /^VFIO_SUITE_RESULT (\{.*\})\s*$/;
+const { run, runForMarker } = require('./lib/run');
 
 function parseArgs(argv) {
   const options = { host: true, vm: true, kernels: ['4k', '64k'], machine: 'powernv8' };
@@ -41,41 +38,12 @@ function step(title) {
   console.log(`\n=== ${title}`);
 }
 
-/** Runs a command to completion, inheriting output; throws on failure. */
-function run(command, args, env = {}) {
-  const result = spawnSync(command, args, {
-    cwd: REPO,
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-  });
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited with ${result.status ?? result.signal}`);
-  }
-}
-
 /** Runs a suite, streaming its output, and returns the result its reporter printed. */
-function runSuite(name, command, args) {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, VFIO_SUITE_NAME: name },
-    });
-    let result = null;
-    let pending = '';
-    child.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
-      pending += chunk.toString('utf8');
-      const lines = pending.split(/\r?\n/);
-      pending = lines.pop();
-      for (const line of lines) {
-        // The guest console may prefix lines with carriage returns or kernel noise.
-        const match = MARKER.exec(line.slice(line.indexOf('VFIO_SUITE_RESULT')));
-        if (match) result = JSON.parse(match[1]);
-      }
-    });
-    child.on('close', (code, signal) => resolve({ name, result, code: code ?? signal }));
+async function runSuite(name, command, args) {
+  const { result, code } = await runForMarker('VFIO_SUITE_RESULT', command, args, {
+    VFIO_SUITE_NAME: name,
   });
+  return { name, result, code };
 }
 
 const MOCHA_ARGS = (files, timeout) => [

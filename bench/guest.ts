@@ -1,0 +1,453 @@
+// The guest half of `npm run bench` (scripts/bench.js boots the emulated POWER8 and runs
+// this as `node dist/bench/guest.js bench/vfio-bench`): times the library and the C
+// reference (bench/c/vfio-bench.c, a co-process on its own container and edu group) on the
+// same operations and sizes, interleaving their rounds so that noise hits both, then prints
+// one line `VFIO_BENCH_RESULT {json}` for the host to read.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { Container, DmaBuffer, Sysfs, nativeBinding, type Mapping, type Region } from '../lib';
+
+const MARKER = 'VFIO_BENCH_RESULT';
+/** A C round of at least this long decides how many operations a round does. */
+const TARGET_ROUND_NS = 40_000_000;
+const MAX_OPS = 20_000;
+/** Pages per round in the batch comparison (one 4K mapping each). */
+const BATCH_PAGES = 512;
+
+type Kind = 'map' | 'register' | 'none';
+type Op = 'noop' | 'map' | 'mapn' | 'register' | 'window';
+
+interface Case {
+  id: string;
+  label: string;
+  kind: Kind;
+  size: number;
+  op: Op;
+  rounds: number;
+  /** Fixed operations per round (no calibration). */
+  ops?: number;
+}
+
+interface Round {
+  libNs: number;
+  cNs: number;
+}
+
+export interface CaseResult {
+  id: string;
+  label: string;
+  size: number;
+  ops: number;
+  rounds: Round[];
+  /** Per operation, over the rounds. */
+  libNsPerOp: Stats;
+  cNsPerOp: Stats;
+  ratio: Stats;
+}
+
+export interface Stats {
+  min: number;
+  median: number;
+  max: number;
+}
+
+function stats(values: number[]): Stats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { min: sorted[0], median, max: sorted[sorted.length - 1] };
+}
+
+const MiB = 1 << 20;
+
+/** The C reference as a co-process: one command line in, one answer line out. */
+class CReference {
+  private pending = '';
+  private readonly waiting: ((line: string) => void)[] = [];
+  private readonly lines: string[] = [];
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      this.pending += chunk;
+      let newline: number;
+      while ((newline = this.pending.indexOf('\n')) >= 0) {
+        const line = this.pending.slice(0, newline);
+        this.pending = this.pending.slice(newline + 1);
+        const waiter = this.waiting.shift();
+        if (waiter) waiter(line);
+        else this.lines.push(line);
+      }
+    });
+    child.stderr.pipe(process.stderr);
+  }
+
+  static async start(binary: string, group: number): Promise<CReference> {
+    const c = new CReference(spawn(binary, [String(group)]));
+    const hello = await c.next();
+    if (hello !== 'ready') throw new Error(`C reference: ${hello}`);
+    return c;
+  }
+
+  async command(line: string): Promise<string> {
+    this.child.stdin.write(`${line}\n`);
+    const answer = await this.next();
+    if (answer.startsWith('error')) throw new Error(`C reference: ${line}: ${answer}`);
+    return answer;
+  }
+
+  async run(op: Op, ops: number): Promise<number> {
+    const answer = await this.command(`run ${op} ${ops}`);
+    return Number(answer.split(' ')[1]);
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+
+  private next(): Promise<string> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise((resolve, reject) => {
+      this.waiting.push(resolve);
+      this.child.once('exit', (code) => reject(new Error(`C reference exited with ${code}`)));
+    });
+  }
+}
+
+/** The library doing what the C reference does, through the public API. */
+class LibrarySubject {
+  private buffer: DmaBuffer | null = null;
+  private region: Region | null = null;
+  private size = 0n;
+  private readonly binding = nativeBinding();
+
+  constructor(readonly container: Container) {}
+
+  prepare(kind: Kind, size: number): void {
+    if (kind === 'none') return;
+    const page = this.binding.pageSize();
+    this.buffer = DmaBuffer.allocate(Math.ceil(size / page) * page);
+    this.buffer.bytes().fill(0);
+    this.size = BigInt(size);
+    if (kind === 'map') this.region = this.container.register(this.buffer);
+  }
+
+  release(): void {
+    this.region?.unregister();
+    this.buffer?.free();
+    this.region = null;
+    this.buffer = null;
+  }
+
+  /** Nanoseconds for `ops` operations; variant 'binding' bypasses the library's layers. */
+  run(op: Op | 'map-binding' | 'mapn-batch', ops: number): number {
+    const container = this.container;
+    const region = this.region as Region;
+    const size = this.size;
+    const start = process.hrtime.bigint();
+    switch (op) {
+      case 'noop': {
+        const { fd } = container;
+        const v2 = this.binding.constants.VFIO_SPAPR_TCE_v2_IOMMU;
+        for (let i = 0; i < ops; i += 1) this.binding.checkExtension(fd, v2);
+        break;
+      }
+      case 'map':
+        for (let i = 0; i < ops; i += 1) container.map(region, 0n, { size }).unmap();
+        break;
+      case 'map-binding': {
+        const { fd } = container;
+        const { address } = region;
+        for (let i = 0; i < ops; i += 1) {
+          this.binding.mapDma(fd, address, 0n, size, 3);
+          this.binding.unmapDma(fd, 0n, size);
+        }
+        break;
+      }
+      case 'mapn':
+      case 'mapn-batch': {
+        let mappings: Mapping[];
+        if (op === 'mapn') {
+          mappings = [];
+          for (let i = 0; i < ops; i += 1) {
+            mappings.push(
+              container.map(region, BigInt(i * 4096), { offset: i * 4096, size: 4096 }),
+            );
+          }
+        } else {
+          const entries = [];
+          for (let i = 0; i < ops; i += 1) {
+            entries.push({ source: region, iova: BigInt(i * 4096), offset: i * 4096, size: 4096 });
+          }
+          mappings = container.mapMany(entries);
+        }
+        const elapsed = process.hrtime.bigint() - start;
+        for (const mapping of mappings) mapping.unmap();
+        return Number(elapsed);
+      }
+      case 'register': {
+        const buffer = this.buffer as DmaBuffer;
+        for (let i = 0; i < ops; i += 1) container.register(buffer).unregister();
+        break;
+      }
+      case 'window':
+        for (let i = 0; i < ops; i += 1) {
+          container.removeWindow(
+            container.createWindow({ pageSize: 65536, size: 2 ** 32, levels: 1 }),
+          );
+        }
+        break;
+    }
+    return Number(process.hrtime.bigint() - start);
+  }
+}
+
+const CASES: Case[] = [
+  {
+    id: 'noop',
+    label: 'CHECK_EXTENSION (binding cost)',
+    kind: 'none',
+    size: 0,
+    op: 'noop',
+    rounds: 9,
+  },
+  { id: 'map-4k', label: 'map+unmap 4 KiB', kind: 'map', size: 4096, op: 'map', rounds: 9 },
+  { id: 'map-64k', label: 'map+unmap 64 KiB', kind: 'map', size: 64 * 1024, op: 'map', rounds: 7 },
+  { id: 'map-1m', label: 'map+unmap 1 MiB', kind: 'map', size: MiB, op: 'map', rounds: 7 },
+  { id: 'map-16m', label: 'map+unmap 16 MiB', kind: 'map', size: 16 * MiB, op: 'map', rounds: 7 },
+  {
+    id: 'reg-1m',
+    label: 'register+unregister 1 MiB',
+    kind: 'register',
+    size: MiB,
+    op: 'register',
+    rounds: 7,
+  },
+  {
+    id: 'reg-64m',
+    label: 'register+unregister 64 MiB',
+    kind: 'register',
+    size: 64 * MiB,
+    op: 'register',
+    rounds: 5,
+  },
+  {
+    id: 'reg-512m',
+    label: 'register+unregister 512 MiB',
+    kind: 'register',
+    size: 512 * MiB,
+    op: 'register',
+    rounds: 5,
+  },
+  {
+    id: 'window',
+    label: 'create+remove window (64K pages, 4 GiB)',
+    kind: 'none',
+    size: 0,
+    op: 'window',
+    rounds: 7,
+  },
+];
+
+function perOp(ns: number, ops: number): string {
+  const v = ns / ops;
+  return v >= 1e6 ? `${(v / 1e6).toFixed(2)} ms` : `${(v / 1e3).toFixed(1)} us`;
+}
+
+async function calibrate(c: CReference, op: Op): Promise<number> {
+  let ops = 1;
+  for (;;) {
+    const ns = await c.run(op, ops);
+    if (ns >= TARGET_ROUND_NS || ops >= MAX_OPS) return ops;
+    ops = Math.min(
+      MAX_OPS,
+      Math.max(ops * 2, Math.ceil((ops * TARGET_ROUND_NS) / Math.max(ns, 1))),
+    );
+  }
+}
+
+async function runCase(
+  lib: LibrarySubject,
+  c: CReference,
+  spec: Case,
+  libOp: Op | 'map-binding' | 'mapn-batch' = spec.op,
+  cOp: Op = spec.op,
+): Promise<CaseResult> {
+  lib.prepare(spec.kind, spec.size);
+  await c.command(`prepare ${spec.kind} ${spec.size}`);
+  try {
+    const ops = spec.ops ?? (await calibrate(c, cOp));
+    // Warm-up (JIT, the lazy default window, caches): not counted.
+    lib.run(libOp, ops);
+    await c.run(cOp, ops);
+    const rounds: Round[] = [];
+    for (let r = 0; r < spec.rounds; r += 1) {
+      let libNs: number;
+      let cNs: number;
+      // Alternate which side goes first, so that a drift favours neither.
+      if (r % 2 === 0) {
+        libNs = lib.run(libOp, ops);
+        cNs = await c.run(cOp, ops);
+      } else {
+        cNs = await c.run(cOp, ops);
+        libNs = lib.run(libOp, ops);
+      }
+      rounds.push({ libNs, cNs });
+      console.log(
+        `bench: ${spec.label}: round ${r + 1}/${spec.rounds}, ${ops} ops: library ${perOp(libNs, ops)}/op, ` +
+          `C ${perOp(cNs, ops)}/op, ratio ${(libNs / cNs).toFixed(3)}`,
+      );
+    }
+    return {
+      id: spec.id,
+      label: spec.label,
+      size: spec.size,
+      ops,
+      rounds,
+      libNsPerOp: stats(rounds.map((x) => x.libNs / ops)),
+      cNsPerOp: stats(rounds.map((x) => x.cNs / ops)),
+      ratio: stats(rounds.map((x) => x.libNs / x.cNs)),
+    };
+  } finally {
+    lib.release();
+    await c.command('release');
+  }
+}
+
+/** The longest the event loop went without running a 1 ms timer during registerAsync. */
+async function eventLoopStall(container: Container, size: number, repeats: number) {
+  const buffer = DmaBuffer.allocate(size);
+  buffer.bytes().fill(0);
+  const results: { maxGapMs: number; ticks: number; durationMs: number }[] = [];
+  try {
+    for (let r = 0; r < repeats; r += 1) {
+      let last = process.hrtime.bigint();
+      let maxGap = 0n;
+      let ticks = 0;
+      let running = true;
+      const tick = () => {
+        const now = process.hrtime.bigint();
+        if (now - last > maxGap) maxGap = now - last;
+        last = now;
+        ticks += 1;
+        if (running) timer = setTimeout(tick, 1);
+      };
+      let timer = setTimeout(tick, 1);
+      const start = process.hrtime.bigint();
+      const region = await container.registerAsync(buffer);
+      const end = process.hrtime.bigint();
+      running = false;
+      clearTimeout(timer);
+      // The gap still open when the registration resolved counts too.
+      if (end - last > maxGap) maxGap = end - last;
+      region.unregister();
+      const result = {
+        maxGapMs: Number(maxGap) / 1e6,
+        ticks,
+        durationMs: Number(end - start) / 1e6,
+      };
+      results.push(result);
+      console.log(
+        `bench: registerAsync ${size / MiB} MiB: ${result.durationMs.toFixed(0)} ms, ` +
+          `${ticks} timer ticks, longest gap ${result.maxGapMs.toFixed(1)} ms`,
+      );
+    }
+  } finally {
+    buffer.free();
+  }
+  return {
+    size,
+    blockSize: 16 * MiB,
+    repeats: results,
+    maxGapMs: Math.max(...results.map((x) => x.maxGapMs)),
+  };
+}
+
+function cpuModel(): string {
+  const text = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  return /^cpu\s*:\s*(.+)$/m.exec(text)?.[1].trim() ?? os.cpus()[0]?.model ?? 'unknown';
+}
+
+async function main(): Promise<void> {
+  const binary = process.argv[2] ?? 'bench/vfio-bench';
+  const only = process.argv[3]?.split(',');
+  const edu = new Sysfs()
+    .listIommuGroups()
+    .flatMap((g) => g.devices)
+    .filter((d) => d.vendor === '1234' && d.device === '11e8' && d.driver === 'vfio-pci');
+  if (edu.length < 2) throw new Error('bench needs the two edu devices of the rig on vfio-pci');
+  const [libGroup, cGroup] = [edu[0].iommuGroup as number, edu[1].iommuGroup as number];
+  const environment = {
+    kernel: os.release(),
+    pageSize: nativeBinding().pageSize(),
+    cpu: cpuModel(),
+    cpus: os.cpus().length,
+    node: process.version,
+    libraryGroup: libGroup,
+    cGroup,
+  };
+  console.log(`bench: guest ${JSON.stringify(environment)}`);
+
+  const container = Container.open();
+  container.addGroup(libGroup);
+  container.setIommu('v2');
+  const c = await CReference.start(binary, cGroup);
+  const cases: CaseResult[] = [];
+  const wanted = (id: string) => !only || only.includes(id);
+  try {
+    for (const spec of CASES) {
+      if (wanted(spec.id)) cases.push(await runCase(new LibrarySubject(container), c, spec));
+    }
+    // Where the library's time goes: the same map+unmap through the raw binding.
+    if (wanted('map-4k-binding')) {
+      cases.push(
+        await runCase(
+          new LibrarySubject(container),
+          c,
+          {
+            id: 'map-4k-binding',
+            label: 'map+unmap 4 KiB, raw binding',
+            kind: 'map',
+            size: 4096,
+            op: 'map',
+            rounds: 7,
+          },
+          'map-binding',
+        ),
+      );
+    }
+    // The batch form: BATCH_PAGES one-page maps one by one, in one mapMany, and in C.
+    const batchSpec: Case = {
+      id: 'mapn',
+      label: `map ${BATCH_PAGES} x 4 KiB, one by one`,
+      kind: 'map',
+      size: BATCH_PAGES * 4096,
+      op: 'mapn',
+      rounds: 7,
+      ops: BATCH_PAGES,
+    };
+    if (wanted('mapn')) cases.push(await runCase(new LibrarySubject(container), c, batchSpec));
+    if (wanted('mapn-batch')) {
+      cases.push(
+        await runCase(
+          new LibrarySubject(container),
+          c,
+          { ...batchSpec, id: 'mapn-batch', label: `map ${BATCH_PAGES} x 4 KiB, mapMany` },
+          'mapn-batch',
+        ),
+      );
+    }
+  } finally {
+    c.close();
+  }
+  const stall = wanted('stall') ? await eventLoopStall(container, 512 * MiB, 3) : null;
+  container.close();
+  console.log(`${MARKER} ${JSON.stringify({ environment, cases, stall })}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
