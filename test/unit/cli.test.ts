@@ -310,6 +310,34 @@ describe('cli commands against fakes', function () {
       assert.match(run.out, /^ {2}INTX +1 +eventfd$/m);
     });
 
+    it('skips the region and IRQ indexes the kernel says the device lacks (EINVAL)', async function () {
+      const binding = kernel.binding();
+      const einval = (call: string) =>
+        Object.assign(new Error(`${call}: EINVAL`), { code: 'EINVAL', errno: -22 }) as NativeError;
+      const { deviceGetRegionInfo, deviceGetIrqInfo } = binding;
+      binding.deviceGetRegionInfo = (fd, index) => {
+        if (index === 8) throw einval('VFIO_DEVICE_GET_REGION_INFO'); // VGA on a non-VGA device
+        return deviceGetRegionInfo(fd, index);
+      };
+      binding.deviceGetIrqInfo = (fd, index) => {
+        if (index === 3) throw einval('VFIO_DEVICE_GET_IRQ_INFO'); // ERR without AER
+        return deviceGetIrqInfo(fd, index);
+      };
+      const run = await cli(['info', '0', '--json'], { ...context, binding });
+      assert.equal(run.code, 0, run.err);
+      const device = run.json<{
+        devices: { regions: { index: number }[]; irqs: { name: string }[] }[];
+      }>().devices[0];
+      assert.deepEqual(
+        device.regions.map((r) => r.index),
+        [0, 1, 2, 3, 4, 5, 6, 7],
+      );
+      assert.deepEqual(
+        device.irqs.map((i) => i.name),
+        ['INTX', 'MSI', 'MSIX', 'REQ'],
+      );
+    });
+
     it('refuses a group that is not viable, with the remedy', async function () {
       const run = await cli(['info', '2'], context);
       assert.equal(run.code, 1);

@@ -2,10 +2,10 @@
 // recording each one's previous driver so that `unbind` can give it back. Refuses, before
 // writing anything, when a device's group holds other devices still bound to host drivers:
 // the group could not be used through VFIO anyway.
-import { GroupNotViableError, parseBdf, Sysfs } from '../../index';
-import { BindState } from '../bind-state';
+import { GroupNotViableError } from '../../index';
 import type { Command } from '../command';
 import { table } from '../format';
+import { resolveTargets } from '../targets';
 
 export const bind: Command = {
   name: 'bind',
@@ -21,10 +21,7 @@ export const bind: Command = {
   options: {},
   positionals: { min: 1, max: Infinity },
   run(ctx, args) {
-    const sysfs = new Sysfs({ root: ctx.sysfsRoot });
-    const state = new BindState(ctx.stateDir);
-    const bdfs = [...new Set(args.positionals.map((bdf) => parseBdf(bdf)))];
-    const devices = bdfs.map((bdf) => sysfs.deviceInfo(bdf));
+    const { sysfs, state, bdfs, devices } = resolveTargets(ctx, args.positionals);
     for (const d of devices) {
       const blockers = sysfs.hostBoundPeers(d.bdf).filter((peer) => !bdfs.includes(peer.bdf));
       if (blockers.length > 0) {

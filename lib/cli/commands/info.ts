@@ -22,10 +22,25 @@ function parseGroup(text: string): number {
   return Number(match[1]);
 }
 
+/**
+ * The regions or IRQ indexes the device has, of `count`: the kernel answers EINVAL for an
+ * index this device lacks (VGA on a device that is not VGA, ERR without AER).
+ */
+function present<T>(count: number, read: (index: number) => T): T[] {
+  const found: T[] = [];
+  for (let index = 0; index < count; index += 1) {
+    try {
+      found.push(read(index));
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'EINVAL') throw error;
+    }
+  }
+  return found;
+}
+
 function describeDevice(device: Device) {
   const info = device.info();
-  const regions = device
-    .regions()
+  const regions = present(info.regionCount, (i) => device.region(i))
     .filter((r) => r.size > 0n)
     .map((r) => ({
       index: r.index,
@@ -37,7 +52,7 @@ function describeDevice(device: Device) {
       mappable: r.mappable,
       capabilities: r.capabilities.map((c) => c.kind),
     }));
-  const irqs = Array.from({ length: info.irqCount }, (_, i) => device.irqInfo(i)).map((irq) => ({
+  const irqs = present(info.irqCount, (i) => device.irqInfo(i)).map((irq) => ({
     index: irq.index,
     name: IRQ_NAMES[irq.index] ?? `IRQ${irq.index}`,
     count: irq.count,

@@ -2,10 +2,10 @@
 // had before `bind` (from the record bind left), or, for a device this tool did not bind,
 // lets the kernel reprobe it. Refuses while a process holds the group open: the kernel's
 // unbind would wait, uninterruptibly, until that process closes it.
-import { DriverBindError, parseBdf, Sysfs } from '../../index';
-import { BindState } from '../bind-state';
+import { DriverBindError } from '../../index';
 import type { Command } from '../command';
 import { table } from '../format';
+import { resolveTargets } from '../targets';
 import { openersOf } from '../openers';
 
 export const unbind: Command = {
@@ -20,10 +20,7 @@ export const unbind: Command = {
   options: {},
   positionals: { min: 1, max: Infinity },
   run(ctx, args) {
-    const sysfs = new Sysfs({ root: ctx.sysfsRoot });
-    const state = new BindState(ctx.stateDir);
-    const bdfs = [...new Set(args.positionals.map((bdf) => parseBdf(bdf)))];
-    const devices = bdfs.map((bdf) => sysfs.deviceInfo(bdf));
+    const { sysfs, state, devices } = resolveTargets(ctx, args.positionals);
     for (const d of devices) {
       if (d.driver !== 'vfio-pci' || d.iommuGroup === null) continue;
       const node = `/dev/vfio/${d.iommuGroup}`;
