@@ -1,11 +1,46 @@
 // The examples run here so they never rot.
 import { strict as assert } from 'node:assert';
+import { nativeBinding } from '../../lib';
 import { dmaRoundTrip } from '../../examples/dma-round-trip';
+import { memfdGuestRam } from '../../examples/memfd-guest-ram';
+import { nvmeIdentify } from '../../examples/nvme-identify';
+import { twoGroups } from '../../examples/two-groups';
+import { guest } from './guest';
 
 describe('examples (real kernel)', function () {
   it('dma-round-trip: every step runs and the bytes come back', async function () {
     const lines: string[] = [];
     assert.equal(await dmaRoundTrip((line) => lines.push(line)), true, lines.join('\n'));
     assert.match(lines.join('\n'), /10\. verified: the bytes came back identical/);
+  });
+
+  it('memfd-guest-ram: registered once, mapped in a dynamic window, DMA seen through the memfd', async function () {
+    const lines: string[] = [];
+    const result = await memfdGuestRam((line) => lines.push(line), guest().edu[0].bdf);
+    assert.equal(result.ok, true, lines.join('\n'));
+    assert.equal(result.windowStart, 0x0800000000000000n);
+    if (nativeBinding().pageSize() === 65536) {
+      assert.equal(result.refused64K, false);
+      assert.equal(result.iommuPageSize, 65536n);
+    } else {
+      // memfd memory is backed by the kernel's 4K pages: 64K IOMMU pages are refused first
+      assert.equal(result.refused64K, true);
+      assert.equal(result.iommuPageSize, 4096n);
+      assert.match(lines.join('\n'), /64K IOMMU pages refused: ERR_VFIO_PAGE_SIZE: /);
+    }
+  });
+
+  it('two-groups: one container, one mapping, both edu devices', async function () {
+    const lines: string[] = [];
+    assert.equal(await twoGroups((line) => lines.push(line)), true, lines.join('\n'));
+    assert.equal(lines.filter((l) => /round trip identical$/.test(l)).length, 2, lines.join('\n'));
+  });
+
+  it("nvme-identify: the controller's model and serial through an admin queue in a DmaBuffer", async function () {
+    const lines: string[] = [];
+    const result = await nvmeIdentify((line) => lines.push(line), guest().nvme[0].bdf);
+    assert.equal(result.model, 'QEMU NVMe Ctrl', lines.join('\n'));
+    assert.equal(result.serial, 'vfiospapr0001');
+    assert.equal(result.vendorId, 0x1b36);
   });
 });
