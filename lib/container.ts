@@ -120,6 +120,8 @@ export interface TranslationInfo {
 }
 
 const IOMMU_PAGE_4K = 4096n;
+/** Most ranges one mapMany() takes: a sparse array's length is no allocation size. */
+const MAX_BATCH = 1 << 20;
 /** Async registrations pin at most this much per ioctl (see registerInBackground). */
 const ASYNC_REGISTRATION_BLOCK = 16n << 20n;
 
@@ -474,6 +476,11 @@ export class Container extends Handle {
       throw new InvalidArgumentError('mapMany() takes an array of { source, iova, ...options }');
     }
     if (entries.length === 0) return [];
+    if (entries.length > MAX_BATCH) {
+      throw new ArgumentRangeError(
+        `mapMany() takes at most ${MAX_BATCH} entries per call, got ${entries.length}`,
+      );
+    }
     const records: MappingRecord[] = [];
     const ranges = new BigUint64Array(entries.length * 4);
     try {

@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import {
   AlignmentError,
+  ArgumentRangeError,
   Container,
   DmaBuffer,
   InvalidArgumentError,
@@ -122,10 +123,13 @@ describe('Container.mapMany against the fake kernel', function () {
     other.free();
   });
 
-  it('refuses what is not an array of entries', function () {
+  it('refuses what is not an array of entries, or too long a one', function () {
     for (const bad of [undefined, null, page(0), 'x', [page(0), null], [page(0), {}]]) {
       assertRefusedBeforeKernel(calls, () => container.mapMany(bad as never), InvalidArgumentError);
     }
+    const huge: unknown[] = [];
+    huge.length = 2 ** 32 - 1;
+    assertRefusedBeforeKernel(calls, () => container.mapMany(huge as never), ArgumentRangeError);
     assertBooksUntouched();
   });
 
