@@ -54,6 +54,7 @@ import {
   toOptions,
   toSize,
   orDefault,
+  U64_MAX,
 } from './validate';
 import { Window } from './window';
 
@@ -130,8 +131,17 @@ interface KernelBlock {
   size: bigint;
 }
 
-function blockSizeFor(backingPageSize: bigint): bigint {
-  return backingPageSize > ASYNC_REGISTRATION_BLOCK ? backingPageSize : ASYNC_REGISTRATION_BLOCK;
+/** At most this many kernel calls per async registration: beyond that, blocks grow. */
+const MAX_ASYNC_BLOCKS = 4096n;
+
+function blockSizeFor(backingPageSize: bigint, size: bigint): bigint {
+  const block =
+    backingPageSize > ASYNC_REGISTRATION_BLOCK ? backingPageSize : ASYNC_REGISTRATION_BLOCK;
+  // A size no memory could have (the kernel says EFAULT at the first block) must not become
+  // billions of blocks before the first ioctl: bound the count, in whole backing pages.
+  const spread = (size + MAX_ASYNC_BLOCKS - 1n) / MAX_ASYNC_BLOCKS;
+  if (spread <= block) return block;
+  return ((spread + backingPageSize - 1n) / backingPageSize) * backingPageSize;
 }
 
 /** [address, address+size) in consecutive blocks of at most `block` bytes. */
@@ -147,6 +157,8 @@ export class Container extends Handle {
   /** @internal */ readonly fd: number;
   readonly apiVersion: number;
   private readonly groupList: Group[] = [];
+  /** Why the books were emptied without close(): the kernel released the IOMMU. */
+  private releasedBecause: string | null = null;
   private type: IommuType | null = null;
   private ledger: Ledger | null = null;
   private cachedInfo: ContainerInfo | null = null;
@@ -236,6 +248,7 @@ export class Container extends Handle {
       throw error;
     }
     this.groupList.push(g);
+    g.attachTo(this);
     return g;
   }
 
@@ -255,6 +268,7 @@ export class Container extends Handle {
     const code = t === 'v2' ? c.VFIO_SPAPR_TCE_v2_IOMMU : c.VFIO_SPAPR_TCE_IOMMU;
     callNative(`setting the SPAPR TCE ${t} IOMMU`, () => this.binding.setIommu(this.fd, code));
     this.type = t;
+    this.releasedBecause = null;
     this.ledger = new Ledger(this.systemPageSize, t === 'v2');
     const { dma32 } = this.info();
     const record = this.ledger.commitWindow(dma32.start, dma32.size, IOMMU_PAGE_4K, 1, true);
@@ -601,6 +615,44 @@ export class Container extends Handle {
     callNative('closing the container', () => this.binding.closeFd(this.fd));
   }
 
+  /** @internal Group.close() asks first: an async registration needs the container's IOMMU. */
+  assertGroupClosable(group: Group): void {
+    if (this.pendingRegistration.size > 0 && this.groupList.length === 1 && !this.closed) {
+      throw new OperationPendingError(
+        `${this.pendingRegistration.size} async registration(s) in flight: await them before ` +
+          `closing group ${group.number}, the container's last group`,
+      );
+    }
+  }
+
+  /**
+   * @internal A group's fd was closed, so the kernel detached it. With the last group gone the
+   * kernel releases the container's IOMMU: it unmaps, unregisters and frees every window, and
+   * returns their locked memory. The books follow, so buffers can be freed and no call is
+   * made against state the kernel no longer has; addGroup() and setIommu() start over.
+   */
+  groupClosed(group: Group): void {
+    const index = this.groupList.indexOf(group);
+    if (index >= 0) this.groupList.splice(index, 1);
+    if (this.groupList.length > 0 || this.type === null || this.closed) return;
+    for (const record of this.mappingHandles.keys()) {
+      if (record.owner instanceof DmaBuffer) record.owner.release(record);
+    }
+    for (const [record, region] of this.regionHandles) region.buffer?.release(record);
+    this.mappingHandles.clear();
+    this.regionHandles.clear();
+    this.kernelBlocks.clear();
+    this.windowHandles.clear();
+    this.ledger = null;
+    this.type = null;
+    this.cachedInfo = null;
+    this.v1Enabled = false;
+    this.defaultWindowPending = false;
+    this.releasedBecause =
+      ` (the container lost its last group, ${group.number}, and the kernel released its IOMMU:` +
+      ' every registration, mapping and window is gone)';
+  }
+
   // --- internals -------------------------------------------------------------------------
 
   private memlockStatus(): MemlockStatus {
@@ -633,7 +685,9 @@ export class Container extends Handle {
 
   private requireType(type?: IommuType, what?: string): Ledger {
     if (this.type === null || this.ledger === null) {
-      throw new IommuTypeError('choose the IOMMU type first: addGroup(), then setIommu()');
+      throw new IommuTypeError(
+        'choose the IOMMU type first: addGroup(), then setIommu()' + (this.releasedBecause ?? ''),
+      );
     }
     if (type !== undefined && this.type !== type) {
       throw new IommuTypeError(
@@ -698,6 +752,11 @@ export class Container extends Handle {
     buffer: DmaBuffer | null,
   ) {
     const ledger = this.requireType();
+    if (address + size > U64_MAX + 1n) {
+      throw new ArgumentRangeError(
+        `registration of ${hex(size)} bytes at ${hex(address)} runs past the end of the address space`,
+      );
+    }
     ledger.checkRegister(address, size);
     if (backingPageSize > this.systemPageSize && this.systemPageSize < 65536n) {
       throw new HugetlbRegistrationError(
@@ -741,7 +800,11 @@ export class Container extends Handle {
     this.pendingLockBytes += request.size;
     // In blocks: the kernel holds the mmap lock while it pins a block, which stalls every
     // thread of the process that faults or maps; between blocks the event loop runs.
-    const blocks = splitRange(request.address, request.size, blockSizeFor(request.backingPageSize));
+    const blocks = splitRange(
+      request.address,
+      request.size,
+      blockSizeFor(request.backingPageSize, request.size),
+    );
     const done: KernelBlock[] = [];
     this.kernelBlocks.set(record, done);
     try {

@@ -6,7 +6,7 @@ import type { Group } from './group';
 import { Handle } from './handle';
 import { DeviceInterrupts } from './interrupts';
 import { MmioRegion, type Endianness } from './mmio';
-import { toIndex, toOneOf, toOptions, toSize, orDefault } from './validate';
+import { describe, toIndex, toOneOf, toOptions, toSize, orDefault } from './validate';
 
 /** vfio-pci's fixed region indexes. */
 export const PCI_REGION_NAMES = [
@@ -147,7 +147,9 @@ export class Device extends Handle {
   writeConfig(offset: number, value: number, width: ConfigWidth = 32): void {
     const bytes = this.configAccess(offset, width);
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** width) {
-      throw new ArgumentRangeError(`value must be an integer in [0, 2^${width}), got ${value}`);
+      throw new ArgumentRangeError(
+        `value must be an integer in [0, 2^${width}), got ${describe(value)}`,
+      );
     }
     const data = new Uint8Array(bytes);
     for (let i = 0; i < bytes; i += 1) data[i] = Math.floor(value / 2 ** (8 * i)) & 0xff;

@@ -1,6 +1,7 @@
 // EEH (Enhanced Error Handling) operations on the PEs of a container's groups.
 import type { NativeBinding } from './binding';
 import { callNative } from './errors';
+import { orDefault, toAddress, toIndex, toOneOf, toOptions } from './validate';
 
 export type EehPeState = 'normal' | 'reset' | 'stopped' | 'stopped-dma' | 'unavailable';
 
@@ -50,19 +51,19 @@ export class Eeh {
       fundamental: 'VFIO_EEH_PE_RESET_FUNDAMENTAL',
       deactivate: 'VFIO_EEH_PE_RESET_DEACTIVATE',
     } as const;
-    const op = ops[kind];
-    if (op === undefined) throw new TypeError(`reset kind must be hot, fundamental or deactivate`);
-    this.op(`PE ${kind} reset`, op);
+    const k = toOneOf('kind', kind, ['hot', 'fundamental', 'deactivate'] as const);
+    this.op(`PE ${k} reset`, ops[k]);
   }
   configure(): void {
     this.op('configuring the PE', 'VFIO_EEH_PE_CONFIGURE');
   }
   injectError(error: EehErrorInjection): void {
+    const e = toOptions<EehErrorInjection>('error', error);
     const err = {
-      type: error.type,
-      func: error.func,
-      addr: error.addr ?? 0n,
-      mask: error.mask ?? 0n,
+      type: toIndex('error.type', e.type, 0xffffffff),
+      func: toIndex('error.func', e.func, 0xffffffff),
+      addr: toAddress('error.addr', orDefault(e.addr, 0n)),
+      mask: toAddress('error.mask', orDefault(e.mask, 0n)),
     };
     this.op('injecting an EEH error', 'VFIO_EEH_PE_INJECT_ERR', err);
   }

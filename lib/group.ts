@@ -18,9 +18,18 @@ export interface GroupOptions {
   binding?: NativeBinding;
 }
 
+/** @internal What a group tells the container it is attached to. */
+export interface GroupOwner {
+  /** Throws while closing the group would pull the IOMMU from under an operation in flight. */
+  assertGroupClosable(group: Group): void;
+  /** The group's fd was closed: the kernel detached it from the container. */
+  groupClosed(group: Group): void;
+}
+
 export class Group extends Handle {
   /** @internal */ readonly fd: number;
   private readonly devices = new Set<Device>();
+  private owner: GroupOwner | null = null;
 
   private constructor(
     binding: NativeBinding,
@@ -67,11 +76,27 @@ export class Group extends Handle {
     this.assertUsable();
   }
 
-  /** Closes the group's devices, then the group (the kernel detaches it from its container). */
+  /** @internal The container the group was attached to. */
+  attachTo(owner: GroupOwner): void {
+    this.owner = owner;
+  }
+
+  /**
+   * Closes the group's devices, then the group. The kernel detaches it from its container;
+   * when it was the container's last group, the kernel releases the container's IOMMU (every
+   * registration, mapping and window) and the container's books follow.
+   */
   close(): void {
-    if (!this.markClosed()) return;
+    if (this.closed) return;
+    this.owner?.assertGroupClosable(this);
+    this.markClosed();
     for (const device of [...this.devices]) device.close();
-    callNative(`closing group ${this.number}`, () => this.binding.closeFd(this.fd));
+    try {
+      callNative(`closing group ${this.number}`, () => this.binding.closeFd(this.fd));
+    } finally {
+      this.owner?.groupClosed(this);
+      this.owner = null;
+    }
   }
 }
 

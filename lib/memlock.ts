@@ -1,8 +1,11 @@
 // Locked memory (RLIMIT_MEMLOCK): what each operation will charge to the process's
 // locked_vm, and whether it fits, decided before the kernel would say a bare ENOMEM.
 import type { NativeBinding } from './binding';
-import { MemlockLimitError } from './errors';
-import { log2, U64_MAX } from './validate';
+import { ArgumentRangeError, InvalidArgumentError, MemlockLimitError } from './errors';
+import { log2, toSize, U64_MAX } from './validate';
+
+/** The longest plan memlockReport takes. */
+const MAX_PLAN_ENTRIES = 4096;
 
 /** POWERNV_IOMMU_MAX_LEVELS: the deepest TCE table the kernel builds. */
 const MAX_TABLE_LEVELS = 5;
@@ -106,6 +109,19 @@ export interface MemlockReport extends MemlockStatus {
 
 /** The status plus what a plan of operations would need: what `vfio-spapr memlock` prints. */
 export function memlockReport(status: MemlockStatus, plan: PlannedCost[] = []): MemlockReport {
+  if (!Array.isArray(plan)) {
+    throw new InvalidArgumentError('plan must be an array of { what, bytes } entries');
+  }
+  if (plan.length > MAX_PLAN_ENTRIES) {
+    // A sparse array of length 2^32-1 would otherwise be walked index by index.
+    throw new ArgumentRangeError(`plan has ${plan.length} entries; at most ${MAX_PLAN_ENTRIES}`);
+  }
+  plan = plan.map((item, i) => {
+    if (typeof item !== 'object' || item === null || typeof item.what !== 'string') {
+      throw new InvalidArgumentError(`plan[${i}] must be { what: string, bytes: bigint }`);
+    }
+    return { what: item.what, bytes: toSize(`plan[${i}].bytes`, item.bytes) };
+  });
   const needed = plan.reduce((sum, item) => sum + item.bytes, 0n);
   return {
     ...status,

@@ -4,6 +4,7 @@
 import type { MmioWidth, NativeBinding } from './binding';
 import { installDispose } from './dispose';
 import { ArgumentRangeError, ClosedError, InvalidArgumentError, callNative } from './errors';
+import { describe } from './validate';
 
 export type Endianness = 'little' | 'big';
 
@@ -79,7 +80,7 @@ export class MmioRegion {
     const bytes = width / 8;
     if (!Number.isInteger(offset) || offset < 0 || offset + bytes > this.size || offset % bytes) {
       throw new ArgumentRangeError(
-        `MMIO offset ${offset} is not a ${width}-bit aligned offset inside the ${this.size}-byte ${this.what}`,
+        `MMIO offset ${describe(offset)} is not a ${width}-bit aligned offset inside the ${this.size}-byte ${this.what}`,
       );
     }
     return this.buffer;

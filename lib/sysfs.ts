@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DriverBindError, InvalidBdfError } from './errors';
+import { describe } from './validate';
 
 const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 
@@ -44,7 +45,7 @@ export interface SysfsOptions {
 
 /** Checks and normalises a PCI address (DDDD:BB:DD.F); a bare BB:DD.F gets domain 0000. */
 export function parseBdf(bdf: unknown): string {
-  if (typeof bdf !== 'string') throw new InvalidBdfError(String(bdf));
+  if (typeof bdf !== 'string') throw new InvalidBdfError(describe(bdf));
   const full = /^[0-9a-fA-F]{2}:/.test(bdf) && bdf.length === 7 ? `0000:${bdf}` : bdf;
   const normal = full.toLowerCase();
   if (!BDF_PATTERN.test(normal)) throw new InvalidBdfError(bdf);
@@ -171,8 +172,15 @@ export class Sysfs {
   ): string | null {
     const id = parseBdf(bdf);
     this.deviceInfo(id);
-    if (restore !== null && !/^[A-Za-z0-9_.-]+$/.test(restore)) {
-      throw new DriverBindError(`${JSON.stringify(restore)} is not a driver name`);
+    if (
+      restore !== null &&
+      (typeof restore !== 'string' ||
+        !/^[A-Za-z0-9_.-]+$/.test(restore) ||
+        restore === '.' ||
+        restore === '..')
+    ) {
+      // A path component of bus/pci/drivers/: '..' would write to bus/pci/bind.
+      throw new DriverBindError(`${describe(restore)} is not a driver name`);
     }
     this.write(this.devicePath(id, 'driver_override'), '\n');
     if (this.driverOf(id) !== null) this.write(this.devicePath(id, 'driver', 'unbind'), id);

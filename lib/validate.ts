@@ -4,11 +4,21 @@ import { ArgumentRangeError, InvalidArgumentError } from './errors';
 
 export const U64_MAX = (1n << 64n) - 1n;
 
-function describe(value: unknown): string {
+/** A value for an error message; never throws (detached views, null-prototype objects, proxies). */
+export function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null) return 'null';
-  if (typeof value === 'object') return `an ${value.constructor?.name ?? 'object'}`;
+  if (typeof value === 'object') {
+    let name: unknown;
+    try {
+      name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    } catch {
+      name = undefined;
+    }
+    return `an ${typeof name === 'string' && name !== '' ? name : 'object'}`;
+  }
+  if (typeof value === 'function') return 'a function';
   return `${typeof value} ${String(value)}`;
 }
 
