@@ -123,6 +123,26 @@ export class FakeKernel {
     };
   }
 
+  /** The kernel's side of a container, for tests that hold the library's books against it. */
+  inspect(fd: number):
+    | {
+        type: 'v1' | 'v2' | null;
+        enabled: boolean;
+        regions: ReadonlyMap<bigint, bigint>;
+        windows: readonly { start: bigint; size: bigint; shift: number; tableBytes: bigint }[];
+        tces: ReadonlyMap<bigint, bigint>;
+        locked: bigint;
+      }
+    | undefined {
+    const c = this.containers.get(fd);
+    return c && { ...c, locked: c.lockedByMe };
+  }
+
+  /** The container fds open in the fake kernel. */
+  containerFds(): number[] {
+    return [...this.containers.keys()];
+  }
+
   /** The binding the library sees. */
   binding(): NativeBinding {
     const k = this;
@@ -177,7 +197,26 @@ export class FakeKernel {
           k.locked -= c.lockedByMe;
           k.containers.delete(fd);
         }
+        const g = k.groupFds.get(fd);
         k.groupFds.delete(fd);
+        const owner = g?.container == null ? undefined : k.containers.get(g.container);
+        if (g && owner) {
+          // Closing a group detaches it; detaching the last one releases the container's
+          // IOMMU: every registration, window and TCE, and their locked memory (measured).
+          owner.groups.splice(owner.groups.indexOf(g.group), 1);
+          if (owner.groups.length === 0) {
+            k.locked -= owner.lockedByMe;
+            Object.assign(owner, {
+              type: null,
+              enabled: false,
+              defaultPending: false,
+              regions: new Map(),
+              windows: [],
+              tces: new Map(),
+              lockedByMe: 0n,
+            });
+          }
+        }
       },
       getApiVersion: () => 0,
       checkExtension: (_fd, ext) => (ext === 2 || ext === 7 || ext === 5 ? 1 : 0),
