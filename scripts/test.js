@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The test command (`npm test`): builds, runs the host unit suite, then the real-kernel
-// suite inside the emulated POWER8 on the 4K and the 64K-page kernel, and prints one
-// closing line `N passed, N failed` summing every suite it ran.
+// suite inside the emulated POWER8 on the 4K and the 64K-page kernel and the emulated
+// POWER9 on the 4K kernel, and prints one closing line `N passed, N failed` summing every
+// suite it ran.
 //
-//   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8]
+//   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9]
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -11,7 +12,7 @@ const path = require('node:path');
 const { run, runForMarker } = require('./lib/run');
 
 function parseArgs(argv) {
-  const options = { host: true, vm: true, kernels: ['4k', '64k'], machine: 'powernv8' };
+  const options = { host: true, vm: true, kernels: null, machine: null };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--host-only') options.vm = false;
@@ -25,12 +26,25 @@ function parseArgs(argv) {
       process.exit(2);
     }
   }
-  for (const k of options.kernels) {
+  for (const k of options.kernels ?? []) {
     if (k !== '4k' && k !== '64k') {
       console.error(`test: --kernel takes 4k and/or 64k, got ${k}`);
       process.exit(2);
     }
   }
+  if (options.machine !== null && !['powernv8', 'powernv9'].includes(options.machine)) {
+    console.error(`test: --machine takes powernv8 or powernv9, got ${options.machine}`);
+    process.exit(2);
+  }
+  // Default: POWER8 (PHB3) on both kernels, POWER9 (PHB4) on the 4K kernel.
+  options.configurations =
+    options.kernels === null && options.machine === null
+      ? [
+          ['powernv8', '4k'],
+          ['powernv8', '64k'],
+          ['powernv9', '4k'],
+        ]
+      : (options.kernels ?? ['4k', '64k']).map((k) => [options.machine ?? 'powernv8', k]);
   return options;
 }
 
@@ -84,25 +98,23 @@ async function main() {
     const payload = fs.mkdtempSync(path.join(os.tmpdir(), 'vfio-payload-'));
     try {
       run('bash', ['scripts/rig/payload.sh', payload]);
-      for (const kernel of options.kernels) {
-        step(
-          `VM suite on ${options.machine}, ${kernel} kernel: the real kernel, through the library`,
-        );
+      for (const [machine, kernel] of options.configurations) {
+        step(`VM suite on ${machine}, ${kernel} kernel: the real kernel, through the library`);
         const mocha = ['node', ...MOCHA_ARGS(['dist/test/vm/*.test.js'], 300000)];
         outcomes.push(
-          await runSuite(`vm-${options.machine}-${kernel}`, 'bash', [
+          await runSuite(`vm-${machine}-${kernel}`, 'bash', [
             'scripts/rig/run-vm.sh',
             '--kernel',
             kernel,
             '--machine',
-            options.machine,
+            machine,
             '--timeout',
             '1500',
             '--payload',
             payload,
             '--',
             'env',
-            `VFIO_SUITE_NAME=vm-${options.machine}-${kernel}`,
+            `VFIO_SUITE_NAME=vm-${machine}-${kernel}`,
             ...mocha,
           ]),
         );
