@@ -5,6 +5,7 @@ export type {
   ContainerInfo,
   ContainerOptions,
   IommuType,
+  MapManyEntry,
   MapOptions,
   RegisterOptions,
   TranslationInfo,
