@@ -4,26 +4,11 @@
 // powerpc64le cross toolchain (scripts/cross-build.sh). Both use the running Node's own
 // headers (no download: N-API is the same on every version and architecture).
 'use strict';
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { REPO: ROOT, run } = require('./lib/run');
 
-const ROOT = path.resolve(__dirname, '..');
 const NODEDIR = path.resolve(path.dirname(process.execPath), '..');
-
-function run(command, args, env = {}) {
-  const result = spawnSync(command, args, {
-    cwd: ROOT,
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-  });
-  if (result.status !== 0) {
-    console.error(
-      `prebuild: ${command} ${args.join(' ')} failed (${result.status ?? result.signal})`,
-    );
-    process.exit(1);
-  }
-}
 
 if (!fs.existsSync(path.join(NODEDIR, 'include', 'node', 'node_api.h'))) {
   console.error(`prebuild: no Node headers under ${NODEDIR}/include/node`);

@@ -2,7 +2,7 @@
 // mmap'd BAR0 (bus master on), copy RAM -> device -> RAM through the real TCE translation.
 import { strict as assert } from 'node:assert';
 import { Container, DmaBuffer, PageSizeError, nativeBinding, type Device } from '../../lib';
-import { Edu } from '../../examples/edu';
+import { Edu } from '../../lib/edu';
 import { guest } from './guest';
 
 const COUNT = 4000;

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Container, DmaBuffer, HugetlbRegistrationError, nativeBinding } from '../../lib';
-import { Edu } from '../../examples/edu';
+import { Edu } from '../../lib/edu';
 import { guest } from './guest';
 
 const b = nativeBinding();
