@@ -40,6 +40,18 @@ function quietly(title, command, args) {
   console.log(`done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
+/** The ppc64le prebuild exists and is newer than every native source it is built from. */
+function prebuildIsCurrent() {
+  const prebuild = path.join(REPO, 'prebuilds', 'linux-ppc64', 'node.napi.node');
+  if (!fs.existsSync(prebuild)) return false;
+  const built = fs.statSync(prebuild).mtimeMs;
+  const sources = [
+    'binding.gyp',
+    ...fs.readdirSync(path.join(REPO, 'native')).map((f) => `native/${f}`),
+  ];
+  return sources.every((file) => fs.statSync(path.join(REPO, file)).mtimeMs < built);
+}
+
 function nativeHost() {
   return process.arch === 'ppc64' && fs.existsSync('/dev/vfio/vfio');
 }
@@ -61,7 +73,8 @@ function runInEmulator(options) {
     '-p',
     '.',
   ]);
-  quietly('cross-compiling the addon for ppc64le', 'bash', ['scripts/cross-build.sh']);
+  if (prebuildIsCurrent()) console.log('the ppc64le addon is up to date (prebuilds/linux-ppc64)');
+  else quietly('cross-compiling the addon for ppc64le', 'bash', ['scripts/cross-build.sh']);
   const payload = fs.mkdtempSync(path.join(os.tmpdir(), 'vfio-demo-'));
   quietly('assembling the guest payload', 'bash', ['scripts/rig/payload.sh', payload]);
 
