@@ -25,6 +25,14 @@
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "_GNU_SOURCE"
       ],
+      "variables": { "vfio_sanitize%": "false" },
+      "conditions": [
+        [ "vfio_sanitize=='true'", {
+          "cflags": [ "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                      "-fno-omit-frame-pointer", "-g" ],
+          "ldflags": [ "-fsanitize=address,undefined" ]
+        } ]
+      ],
       "cflags": [ "-Wall", "-Wextra" ],
       "cflags_cc": [ "-std=c++17" ],
       "cflags_cc!": [ "-std=gnu++17", "-std=gnu++20", "-std=c++20" ],
