@@ -94,6 +94,9 @@ export interface RawFuzzOptions {
   seed?: number;
   /** Extra fds the fuzzer may use (and close): e.g. a VFIO container in the guest. */
   extraFds?: number[];
+  /** Backings allocBuffer gets asked for (on a 4K-page ppc64 kernel, registering hugetlb
+   * memory never returns: leave it out there). */
+  backings?: string[];
   /** Largest plausible allocation, in pages (keeps memory use bounded). */
   maxAllocPages?: number;
 }
@@ -104,10 +107,21 @@ export interface RawFuzzResult {
   unknown: string[];
   fdsBefore: number;
   fdsAfter: number;
+  /** fds open after the run that were not before it: fd -> what it refers to. */
+  leakedFds: string[];
 }
 
-function openFdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
+/** The open fds of this process and what each refers to. */
+function openFds(): Map<string, string> {
+  const fds = new Map<string, string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      fds.set(fd, fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // the directory's own fd, closed by now
+    }
+  }
+  return fds;
 }
 
 /** A number that is certainly not an open fd of this process. */
@@ -130,7 +144,8 @@ export async function fuzzRawBinding(
   const tally = new Tally('raw binding', options.seed ?? rng.seed, nativeErrorCode);
   const page = binding.pageSize();
   const maxPages = options.maxAllocPages ?? 16;
-  const fdsBefore = openFdCount();
+  const backings = options.backings ?? ['anonymous', 'shared', 'memfd', 'hugetlb'];
+  const before = openFds();
   const memlockBefore = binding.getMemlockLimit();
   const devNull = fs.openSync('/dev/null', 'r+');
   const devZero = fs.openSync('/dev/zero', 'r+');
@@ -183,8 +198,10 @@ export async function fuzzRawBinding(
         const v = rng.pick([page * (1 + rng.int(maxPages)), page, 0, 1, page + 1]);
         return rng.chance(0.5) ? v : BigInt(v);
       }),
-    backing: () =>
-      plausibleOr(() => rng.pick(['anonymous', 'shared', 'memfd', 'hugetlb', 'bogus'])),
+    backing: () => {
+      const backing = plausibleOr(() => rng.pick([...backings, 'bogus']));
+      return backing === 'hugetlb' && !backings.includes('hugetlb') ? 'anonymous' : backing;
+    },
     hugePage: () =>
       rng.chance(0.7) ? undefined : plausibleOr(() => rng.pick([2 ** 21, 2 ** 24, page, 3])),
     arrayBuffer: () =>
@@ -319,9 +336,13 @@ export async function fuzzRawBinding(
   for (const buffer of [...buffers]) binding.freeBuffer(buffer);
   for (const region of [...regions]) binding.unmapRegion(region);
   for (const fd of own) fs.closeSync(fd);
-  const after = binding.getMemlockLimit();
-  if (after.soft !== memlockBefore.soft || after.hard !== memlockBefore.hard) {
+  const memlockAfter = binding.getMemlockLimit();
+  if (memlockAfter.soft !== memlockBefore.soft || memlockAfter.hard !== memlockBefore.hard) {
     tally.fail('setMemlockLimit', 'the fuzz changed RLIMIT_MEMLOCK');
   }
-  return { tally, unknown, fdsBefore, fdsAfter: openFdCount() };
+  const after = openFds();
+  const leakedFds = [...after]
+    .filter(([fd, target]) => before.get(fd) !== target)
+    .map(([fd, target]) => `${fd} -> ${target}`);
+  return { tally, unknown, fdsBefore: before.size, fdsAfter: after.size, leakedFds };
 }

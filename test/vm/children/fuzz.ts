@@ -1,0 +1,68 @@
+// Child process: the fuzzers against the real kernel, isolated from the suite (a raw call may
+// leak a pin into the mm until exit). Prints one JSON line: each fuzzer's tally and VmLck.
+//   node fuzz.js SEED API_CALLS RAW_CALLS GROUP:BDF...
+import { nativeBinding } from '../../../lib';
+import { ApiFuzzer } from '../../fuzz/api-fuzzer';
+import { kernelEnv } from '../../fuzz/kernel-env';
+import { Random } from '../../fuzz/random';
+import { fuzzRawBinding } from '../../fuzz/raw-fuzzer';
+
+async function main(): Promise<void> {
+  const [seedText, apiText, rawText, ...groupArgs] = process.argv.slice(2);
+  const seed = Number(seedText);
+  const groups = groupArgs.map((g) => {
+    const [number, ...devices] = g.split(',');
+    return { number: Number(number), devices };
+  });
+  const b = nativeBinding();
+  const lockedAtStart = b.vmLockedBytes();
+  let started = Date.now();
+  const api = await new ApiFuzzer(
+    new Random(seed),
+    kernelEnv(groups),
+    seed,
+    'public API, real kernel',
+  ).run(Number(apiText));
+  const apiMs = Date.now() - started;
+  const lockedAfterApi = b.vmLockedBytes();
+
+  // The raw binding, with a real v2 container (its group attached) among the fds it may use.
+  const container = b.openContainer();
+  const group = b.openGroup(groups[0].number);
+  b.groupSetContainer(group, container);
+  b.setIommu(container, b.constants.VFIO_SPAPR_TCE_v2_IOMMU);
+  started = Date.now();
+  const raw = await fuzzRawBinding(b, new Random(seed ^ 0x5a5a5a5a), Number(rawText), {
+    seed,
+    extraFds: [container, group],
+    // A hugetlb registration on the 4K-page kernel never returns (kernel-facts.md).
+    backings: b.pageSize() < 65536 ? ['anonymous', 'shared', 'memfd'] : undefined,
+  });
+  const out = {
+    api: {
+      summary: api.summary(),
+      failed: api.failed,
+      report: api.report(),
+      calls: api.calls,
+      ms: apiMs,
+    },
+    raw: {
+      summary: raw.tally.summary(),
+      failed: raw.tally.failed,
+      report: raw.tally.report(),
+      calls: raw.tally.calls,
+      ms: Date.now() - started,
+      fdsBefore: raw.fdsBefore,
+      fdsAfter: raw.fdsAfter,
+      leakedFds: raw.leakedFds,
+    },
+    lockedAtStart: lockedAtStart.toString(),
+    lockedAfterApi: lockedAfterApi.toString(),
+  };
+  console.log(`FUZZ_RESULT ${JSON.stringify(out)}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
