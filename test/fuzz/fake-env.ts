@@ -85,6 +85,7 @@ export function fakeBooksProblem(
 
 export function fakeEnv(kernel: FakeKernel, sysfsRoot?: string): ApiFuzzEnv {
   const parentPid = kernel.pid;
+  let forks = 0;
   return {
     binding: kernel.binding(),
     groups: [
@@ -96,7 +97,8 @@ export function fakeEnv(kernel: FakeKernel, sysfsRoot?: string): ApiFuzzEnv {
     fake: true,
     sysfsRoot,
     fork(forked) {
-      kernel.pid = forked ? parentPid + 1 : parentPid;
+      // Each fork is a new child: what one child opened is not the next one's.
+      kernel.pid = forked ? parentPid + (forks += 1) : parentPid;
     },
     kernelState: () =>
       new Map(kernel.containerFds().map((fd) => [fd, stringify(kernel.inspect(fd))])),
