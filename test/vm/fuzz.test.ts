@@ -1,6 +1,6 @@
 // Fuzz on the real kernel (a smaller run than the host's): the public API over the edu and
 // NVMe groups with VmLck held against the books at every quiescent point and back to its start
-// when everything is closed; then the raw binding with a real v2 container among its fds. In a
+// when everything is closed; then the raw binding with a real group among its fds. In a
 // child process: a raw call may leak a pin into the mm, which must not outlive the fuzz.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';

@@ -386,17 +386,11 @@ describe('kernel facts (raw binding, real kernel)', function () {
       );
     });
 
-    it('a range starting inside the window and running past its end is 0 (only the first page is checked)', function () {
-      const r = leakyFact('map-past-window-end');
-      assert.equal(r.mapPastEnd, 'OK');
-      assert.equal(r.unmapInside, 'OK');
-      assert.equal(r.unregister, 'OK');
-      assert.equal(
-        BigInt(r.lockedAfterClose) - BigInt(r.lockedAtStart),
-        BigInt(r.size),
-        'the whole registration stays pinned after unmap, unregister and close',
-      );
-    });
+    // Not re-measured: a range starting inside the window and running past its end returns 0
+    // (kernel-facts.md) because the kernel writes TCEs past the end of its table. Measured here
+    // on 2026-11-25 it also leaked the registration's pin until exit, and in one run the same
+    // boot later panicked ("corrupted stack end detected inside scheduler"): running it
+    // corrupts the guest kernel. The library's refusal is tested in test/scenarios/refusals.ts.
 
     it('unmap of a range never mapped, or twice, is 0', function () {
       const fd = raw!.container;

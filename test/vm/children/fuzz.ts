@@ -26,7 +26,10 @@ async function main(): Promise<void> {
   const apiMs = Date.now() - started;
   const lockedAfterApi = b.vmLockedBytes();
 
-  // The raw binding, with a real v2 container (its group attached) among the fds it may use.
+  // The raw binding, with the real group among the fds it may use but not the real container:
+  // a raw MAP_DMA running past the window end makes the kernel write TCEs past its table, which
+  // corrupted the guest kernel (a later "corrupted stack end" panic); the container is fuzzed
+  // through the public API above, whose ledger refuses such ranges.
   const container = b.openContainer();
   const group = b.openGroup(groups[0].number);
   b.groupSetContainer(group, container);
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
   started = Date.now();
   const raw = await fuzzRawBinding(b, new Random(seed ^ 0x5a5a5a5a), Number(rawText), {
     seed,
-    extraFds: [container, group],
+    extraFds: [group],
     // A hugetlb registration on the 4K-page kernel never returns (kernel-facts.md).
     backings: b.pageSize() < 65536 ? ['anonymous', 'shared', 'memfd'] : undefined,
   });
