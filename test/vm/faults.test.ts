@@ -213,7 +213,7 @@ describe('faults (real kernel)', function () {
     );
   });
 
-  it('EEH: error injection, then recovery through the EEH operations (the emulated PHB3 never freezes the PE)', async function () {
+  it('EEH: error injection, then recovery through the EEH operations (the emulated PHB never freezes the PE)', async function () {
     const { group, bdf } = guest().edu[0];
     const start = vmLocked();
     const container = Container.open();
@@ -229,10 +229,11 @@ describe('faults (real kernel)', function () {
       eeh.enable();
       assert.equal(eeh.state(), 'normal');
 
-      // The error reaches the kernel field by field: type and func are checked there (type 0
-      // or 1, func 0 to 17), so swapped or dropped fields show.
-      eeh.injectError({ type: 0, func: 0, addr: 0n, mask: 0n });
-      const refused = (error: { type: number; func: number }) => {
+      // The error reaches the kernel field by field: type and func are checked there, so
+      // swapped or dropped fields show. skiboot's PHB4 (powernv9) implements no injection:
+      // a valid one is EIO there (measured), after the kernel's own checks.
+      const accepted = /POWER9/.test(fs.readFileSync('/proc/cpuinfo', 'utf8')) ? 'EIO' : 'OK';
+      const refused = (error: { type: number; func: number; addr?: bigint; mask?: bigint }) => {
         try {
           eeh.injectError(error);
           return 'OK';
@@ -244,16 +245,17 @@ describe('faults (real kernel)', function () {
       };
       // Measured: a type other than 0 and 1 is ERANGE (powernv's pnv_eeh_err_inject), a
       // function beyond the list EINVAL (18 is still accepted).
+      assert.equal(refused({ type: 0, func: 0, addr: 0n, mask: 0n }), accepted);
       assert.equal(refused({ type: 2, func: 0 }), 'ERANGE', 'type 2 does not exist');
       assert.equal(refused({ type: 0, func: 1000 }), 'EINVAL', 'func 1000 does not exist');
-      assert.equal(refused({ type: 0, func: 18 }), 'OK', 'function 18');
+      assert.equal(refused({ type: 0, func: 18 }), accepted, 'function 18');
       assert.throws(() => eeh.injectError({ type: -1, func: 0 }), ArgumentRangeError);
       assert.throws(() => nativeBinding().eehPeOp(container.fd, 99), /EINVAL/);
-      // The emulated PHB3 accepts the injection but never freezes the PE: the state stays
-      // normal, so this proves the calls and their marshalling, not a real freeze.
+      // The emulated PHB accepts the injection (PHB3) but never freezes the PE: the state
+      // stays normal, so this proves the calls and their marshalling, not a real freeze.
       const afterInjection = eeh.state();
       console.log(
-        `      PE state after the injection: ${afterInjection} (the emulated PHB3 never freezes)`,
+        `      PE state after the injection: ${afterInjection} (the emulated PHB never freezes)`,
       );
       assert.equal(afterInjection, 'normal');
 
