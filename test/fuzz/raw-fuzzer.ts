@@ -97,6 +97,9 @@ export interface RawFuzzOptions {
   /** Backings allocBuffer gets asked for (on a 4K-page ppc64 kernel, registering hugetlb
    * memory never returns: leave it out there). */
   backings?: string[];
+  /** Functions not to call: on a real kernel, openContainer (a container the fuzzer makes
+   * could get a real group and a raw map past its window end, which corrupts the kernel). */
+  forbid?: string[];
   /** Largest plausible allocation, in pages (keeps memory use bounded). */
   maxAllocPages?: number;
 }
@@ -281,7 +284,10 @@ export async function fuzzRawBinding(
   };
 
   const bind = binding as unknown as Record<string, unknown>;
-  const functions = Object.keys(bind).filter((k) => typeof bind[k] === 'function');
+  const forbidden = new Set(options.forbid ?? []);
+  const functions = Object.keys(bind).filter(
+    (k) => typeof bind[k] === 'function' && !forbidden.has(k),
+  );
   const unknown = functions.filter((f) => !(f in SIGNATURES) && !SPECIAL.has(f));
   const limits: Record<string, () => boolean> = {
     allocBuffer: () => buffers.length < 24,

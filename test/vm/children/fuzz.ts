@@ -38,6 +38,8 @@ async function main(): Promise<void> {
   const raw = await fuzzRawBinding(b, new Random(seed ^ 0x5a5a5a5a), Number(rawText), {
     seed,
     extraFds: [group],
+    // Nor a container of its own, which could get a real group the same way.
+    forbid: ['openContainer'],
     // A hugetlb registration on the 4K-page kernel never returns (kernel-facts.md).
     backings: b.pageSize() < 65536 ? ['anonymous', 'shared', 'memfd'] : undefined,
   });
