@@ -603,6 +603,12 @@ export class Container extends Handle {
     }
     if (!this.markClosed()) return;
     for (const group of this.groupList.splice(0)) group.close();
+    this.releaseBooks();
+    callNative('closing the container', () => this.binding.closeFd(this.fd));
+  }
+
+  /** Forgets every mapping, region and window, releasing the buffers they held. */
+  private releaseBooks(): void {
     for (const record of this.mappingHandles.keys()) {
       if (record.owner instanceof DmaBuffer) record.owner.release(record);
     }
@@ -612,7 +618,6 @@ export class Container extends Handle {
     this.kernelBlocks.clear();
     this.windowHandles.clear();
     this.ledger = null;
-    callNative('closing the container', () => this.binding.closeFd(this.fd));
   }
 
   /** @internal Group.close() asks first: an async registration needs the container's IOMMU. */
@@ -639,15 +644,7 @@ export class Container extends Handle {
       this.reinstallMappings(group);
       return;
     }
-    for (const record of this.mappingHandles.keys()) {
-      if (record.owner instanceof DmaBuffer) record.owner.release(record);
-    }
-    for (const [record, region] of this.regionHandles) region.buffer?.release(record);
-    this.mappingHandles.clear();
-    this.regionHandles.clear();
-    this.kernelBlocks.clear();
-    this.windowHandles.clear();
-    this.ledger = null;
+    this.releaseBooks();
     this.type = null;
     this.cachedInfo = null;
     this.v1Enabled = false;
