@@ -7,10 +7,14 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: run-vm.sh --kernel 4k|64k [--machine powernv8|powernv9] [--timeout SECONDS]
-                 [--payload DIR] [--append "KERNEL ARGS"] [--memory SIZE] [--smp N] -- CMD [ARGS...]
+                 [--payload DIR] [--append "KERNEL ARGS"] [--memory SIZE] [--smp N]
+                 [--boot-deadline SECONDS] [--boot-attempts N] -- CMD [ARGS...]
   --kernel   guest kernel flavour: 4K or 64K pages (required)
   --machine  QEMU machine, default powernv8 (POWER8, PHB3 host bridges)
   --timeout  wall-clock limit for boot + CMD + power-off, default 600
+  --boot-deadline  seconds for the guest to reach its init (normally 10-40), default 180;
+             past it the boot counts as stalled and is tried again
+  --boot-attempts  boots tried before giving up on a stalled one, default 3
   --payload  directory copied to /pkg in the guest; CMD runs in /pkg
   --append   extra kernel command line, e.g. "hugepagesz=16M hugepages=4"
   --memory   guest RAM, default 2G
@@ -24,6 +28,7 @@ EOF
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${RIG_CACHE:-$REPO/.cache/rig}
 kernel="" machine=powernv8 timeout=600 payload="" extra_append="" memory=2G smp=2
+boot_deadline=180 boot_attempts=3
 while (($#)); do
   case $1 in
     --kernel) kernel=${2:?}; shift 2 ;;
@@ -33,6 +38,8 @@ while (($#)); do
     --append) extra_append=${2?}; shift 2 ;;
     --memory) memory=${2:?}; shift 2 ;;
     --smp) smp=${2:?}; shift 2 ;;
+    --boot-deadline) boot_deadline=${2:?}; shift 2 ;;
+    --boot-attempts) boot_attempts=${2:?}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
     *) echo "run-vm: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -43,6 +50,8 @@ done
 [[ $machine == powernv8 || $machine == powernv9 ]] || { echo "run-vm: --machine must be powernv8 or powernv9" >&2; exit 2; }
 [[ $smp =~ ^[1-8]$ ]] || { echo "run-vm: --smp must be 1 to 8" >&2; exit 2; }
 [[ $timeout =~ ^[0-9]+$ ]] || { echo "run-vm: --timeout must be whole seconds" >&2; exit 2; }
+[[ $boot_deadline =~ ^[1-9][0-9]*$ ]] || { echo "run-vm: --boot-deadline must be whole seconds" >&2; exit 2; }
+[[ $boot_attempts =~ ^[1-9]$ ]] || { echo "run-vm: --boot-attempts must be 1 to 9" >&2; exit 2; }
 [[ -z $payload || -d $payload ]] || { echo "run-vm: payload $payload is not a directory" >&2; exit 2; }
 
 # Cheap when the cache is complete; fetches everything on a fresh machine.
@@ -94,34 +103,50 @@ qemu=(
   -device nvme,bus=pcie.2,serial=vfiospapr0001,drive=nv0
 )
 log=$tmp/console.log
-: >"$log"
-echo "run-vm: booting $(cat "$KDIR/release") on $machine (timeout ${timeout}s)" >&2
-start=$SECONDS
-# stdin from /dev/null: QEMU leaves the terminal alone and CI has no stdin
-"${qemu[@]}" </dev/null >"$log" 2>&1 &
-qpid=$!
-# stream the console live; tail ends by itself shortly after QEMU does
-tail -s 0.2 -n +1 -F --pid="$qpid" "$log" 2>/dev/null &
-tpid=$!
-
 marker() { { tr -d '\r' <"$log" | grep -a -E '^VFIO_RIG_EXIT=[0-9]+$' || true; } | tail -n1 | cut -d= -f2; }
-status="" timed_out=""
-while kill -0 "$qpid" 2>/dev/null; do
-  status=$(marker)
-  if [[ -n $status ]]; then
-    # poweroff -f normally ends QEMU within a second; don't wait forever
-    for _ in $(seq 50); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
-    break
-  fi
-  if ((SECONDS - start >= timeout)); then timed_out=1; break; fi
-  sleep 0.5
+booted() { tr -d '\r' <"$log" | grep -a -q '^rig-init: kernel '; }
+
+# One boot: sets status (the marker's value), timed_out, boot_stalled and qrc.
+boot_once() {
+  : >"$log"
+  status="" timed_out="" boot_stalled="" qrc=0
+  start=$SECONDS
+  # stdin from /dev/null: QEMU leaves the terminal alone and CI has no stdin
+  "${qemu[@]}" </dev/null >"$log" 2>&1 &
+  qpid=$!
+  # stream the console live; tail ends by itself shortly after QEMU does
+  tail -s 0.2 -n +1 -F --pid="$qpid" "$log" 2>/dev/null &
+  tpid=$!
+  local up=""
+  while kill -0 "$qpid" 2>/dev/null; do
+    status=$(marker)
+    if [[ -n $status ]]; then
+      # poweroff -f normally ends QEMU within a second; don't wait forever
+      for _ in $(seq 50); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
+      break
+    fi
+    [[ -n $up ]] || ! booted || up=1
+    if [[ -z $up ]] && ((SECONDS - start >= boot_deadline)); then boot_stalled=1; break; fi
+    if ((SECONDS - start >= timeout)); then timed_out=1; break; fi
+    sleep 0.5
+  done
+  kill -9 "$qpid" 2>/dev/null || true
+  wait "$qpid" 2>/dev/null || qrc=$?
+  qpid=""
+  wait "$tpid" 2>/dev/null || true
+  tpid=""
+  [[ -n $status ]] || status=$(marker)
+}
+
+# Seen once in CI: skiboot (the firmware) waiting forever in pci_do_jobs on a job it gave
+# the second CPU, before Linux starts. Nothing of CMD has run then, so booting again is safe.
+for attempt in $(seq "$boot_attempts"); do
+  echo "run-vm: booting $(cat "$KDIR/release") on $machine (timeout ${timeout}s, attempt $attempt of $boot_attempts)" >&2
+  boot_once
+  [[ -n $boot_stalled ]] || break
+  echo "run-vm: the guest did not reach its init within ${boot_deadline}s (firmware or early kernel stall); last 8 console lines:" >&2
+  tr -d '\r' <"$log" | tail -n 8 | sed 's/^/  | /' >&2
 done
-kill -9 "$qpid" 2>/dev/null || true
-qrc=0; wait "$qpid" 2>/dev/null || qrc=$?
-qpid=""
-wait "$tpid" 2>/dev/null || true
-tpid=""
-[[ -n $status ]] || status=$(marker)
 elapsed=$((SECONDS - start))
 
 if [[ -n $status ]]; then
@@ -130,7 +155,9 @@ if [[ -n $status ]]; then
 fi
 {
   echo
-  if [[ -n $timed_out ]]; then
+  if [[ -n $boot_stalled ]]; then
+    echo "run-vm: FAILED: no boot reached the guest's init in $boot_attempts attempts of ${boot_deadline}s ($kernel kernel, $machine)"
+  elif [[ -n $timed_out ]]; then
     echo "run-vm: FAILED: timed out after ${timeout}s without the VFIO_RIG_EXIT marker ($kernel kernel, $machine)"
   else
     echo "run-vm: FAILED: QEMU exited (status $qrc) after ${elapsed}s without the VFIO_RIG_EXIT marker: boot failure or kernel panic ($kernel kernel, $machine)"
@@ -138,5 +165,5 @@ fi
   echo "run-vm: last 40 console lines:"
   tr -d '\r' <"$log" | tail -n 40 | sed 's/^/  | /'
 } >&2
-[[ -n $timed_out ]] && exit 124
+[[ -n $timed_out || -n $boot_stalled ]] && exit 124
 exit 125

@@ -234,6 +234,16 @@ export class ApiFuzzer {
     this.forked = true;
     this.env.fork?.(true);
     let refused = 0;
+    // What the child opens is its own: never the parent's to use, and gone when it exits.
+    // Queries (groups()) may hand the child the parent's objects: those are not its to close.
+    const childMade: unknown[] = [];
+    const parents = new Set<unknown>([
+      ...this.containers,
+      ...this.containers.flatMap((c) => c.groups()),
+      ...this.groups,
+      ...this.buffers,
+      this.callerMemory,
+    ]);
     try {
       for (let i = 0; i < calls; i += 1) {
         let op = this.chooseOp();
@@ -257,7 +267,7 @@ export class ApiFuzzer {
             continue;
           }
           this.tally.success();
-          this.adopt(result);
+          childMade.push(result);
         } catch (error) {
           this.tally.error(`${op.name} (forked)`, error);
           if (error instanceof ForkedProcessError) refused += 1;
@@ -265,11 +275,26 @@ export class ApiFuzzer {
         this.afterForkedCall();
       }
     } finally {
+      this.exitChild(childMade.flat().filter((x) => !parents.has(x)));
       this.env.fork?.(false);
       this.forked = false;
       this.afterForkedCall = () => undefined;
     }
     this.forkRefusals += refused;
+  }
+
+  /** The child's exit, as the kernel sees it: everything the child opened is closed. */
+  private exitChild(made: unknown[]): void {
+    for (const x of [...made].reverse()) {
+      try {
+        if (x instanceof Container || x instanceof Group) x.close();
+      } catch (error) {
+        this.tally.fail('child exit', `close failed: ${describeError(error)}`);
+      }
+    }
+    for (const x of made) {
+      if (x instanceof DmaBuffer && !x.freed) x.free();
+    }
   }
 
   /** Calls refused with ForkedProcessError in forked phases. */

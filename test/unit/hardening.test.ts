@@ -66,9 +66,22 @@ describe('hardening: what the fuzzers found', function () {
     for (const plan of [5, 'x', {}, [null], [{ what: 'x', bytes: -1 }], [{ what: 1, bytes: 1n }]]) {
       assert.throws(() => c.memlock(plan as never), typedArgumentError, String(plan));
     }
-    const started = Date.now();
-    assert.throws(() => c.memlock(new Array(2 ** 32 - 1)), ArgumentRangeError);
-    assert.ok(Date.now() - started < 1000, 'refused without walking 2^32 indexes');
+    // Counts element lookups (map() asks has() for each hole): refusing must not walk 2^32.
+    let lookups = 0;
+    const isIndex = (key: string | symbol) => typeof key === 'string' && /^\d+$/.test(key);
+    const huge = new Proxy(new Array(2 ** 32 - 1), {
+      get(target, key, receiver) {
+        if (isIndex(key)) lookups += 1;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+      has(target, key) {
+        if (isIndex(key)) lookups += 1;
+        if (lookups > 1000) throw new Error('walking the holes');
+        return Reflect.has(target, key);
+      },
+    });
+    assert.throws(() => c.memlock(huge), ArgumentRangeError);
+    assert.equal(lookups, 0, 'refused without looking at an element');
     assert.equal(c.memlock([{ what: 'x', bytes: 4096n }]).needed, 4096n);
     assert.equal(
       memlockReport({ limit: null, hardLimit: null, locked: 0n, capIpcLock: false }).needed,
@@ -113,12 +126,10 @@ describe('hardening: what the fuzzers found', function () {
     const c = Container.open({ binding: spied.binding });
     c.addGroup(0);
     c.setIommu('v2');
-    const started = Date.now();
     // 2^62 bytes: the real kernel says EFAULT at the first block; the fake accepts them all.
     const region = await c.registerCallerOwnedMemoryAsync(1n << 40n, 1n << 62n);
     const blocks = spied.calls.filter((k) => k === 'registerMemoryAsync').length;
     assert.ok(blocks <= 4096, `${blocks} kernel calls`);
-    assert.ok(Date.now() - started < 10000);
     region.unregister();
     assert.equal(kernel.locked, 0n);
     const before = spied.calls.length;
