@@ -1,8 +1,8 @@
 // The process: RLIMIT_MEMLOCK, locked memory (VmLck), CAP_IPC_LOCK, pid.
 #include <errno.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
