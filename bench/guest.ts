@@ -316,52 +316,84 @@ async function runCase(
   }
 }
 
-/** The longest the event loop went without running a 1 ms timer during registerAsync. */
+/** Watches the event loop with a 1 ms timer; stop() gives the longest gap between its runs. */
+function watchEventLoop(): { stop(): { maxGapMs: number; ticks: number } } {
+  let last = process.hrtime.bigint();
+  let maxGap = 0n;
+  let ticks = 0;
+  const tick = () => {
+    const now = process.hrtime.bigint();
+    if (now - last > maxGap) maxGap = now - last;
+    last = now;
+    ticks += 1;
+    timer = setTimeout(tick, 1);
+  };
+  let timer = setTimeout(tick, 1);
+  return {
+    stop() {
+      clearTimeout(timer);
+      // The gap still open at the end counts too.
+      const now = process.hrtime.bigint();
+      if (now - last > maxGap) maxGap = now - last;
+      return { maxGapMs: Number(maxGap) / 1e6, ticks };
+    },
+  };
+}
+
+/**
+ * The longest the event loop went without running a 1 ms timer during registerAsync, against
+ * the same watch over the same time with nothing registering (the emulator's own pauses: the
+ * baseline of the same run), and the time a blocking register() of the same size takes.
+ */
 async function eventLoopStall(container: Container, size: number, repeats: number) {
   const buffer = DmaBuffer.allocate(size);
   buffer.bytes().fill(0);
-  const results: { maxGapMs: number; ticks: number; durationMs: number }[] = [];
+  const results: {
+    maxGapMs: number;
+    ticks: number;
+    durationMs: number;
+    idleMaxGapMs: number;
+    syncMs: number;
+  }[] = [];
   try {
     for (let r = 0; r < repeats; r += 1) {
-      let last = process.hrtime.bigint();
-      let maxGap = 0n;
-      let ticks = 0;
-      let running = true;
-      const tick = () => {
-        const now = process.hrtime.bigint();
-        if (now - last > maxGap) maxGap = now - last;
-        last = now;
-        ticks += 1;
-        if (running) timer = setTimeout(tick, 1);
-      };
-      let timer = setTimeout(tick, 1);
+      const watch = watchEventLoop();
       const start = process.hrtime.bigint();
       const region = await container.registerAsync(buffer);
       const end = process.hrtime.bigint();
-      running = false;
-      clearTimeout(timer);
-      // The gap still open when the registration resolved counts too.
-      if (end - last > maxGap) maxGap = end - last;
+      const { maxGapMs, ticks } = watch.stop();
       region.unregister();
-      const result = {
-        maxGapMs: Number(maxGap) / 1e6,
-        ticks,
-        durationMs: Number(end - start) / 1e6,
-      };
+      const durationMs = Number(end - start) / 1e6;
+
+      const idle = watchEventLoop();
+      await new Promise((resolve) => setTimeout(resolve, durationMs));
+      const idleMaxGapMs = idle.stop().maxGapMs;
+
+      const syncStart = process.hrtime.bigint();
+      container.register(buffer).unregister();
+      const syncMs = Number(process.hrtime.bigint() - syncStart) / 1e6;
+
+      const result = { maxGapMs, ticks, durationMs, idleMaxGapMs, syncMs };
       results.push(result);
       console.log(
-        `bench: registerAsync ${size / MiB} MiB: ${result.durationMs.toFixed(0)} ms, ` +
-          `${ticks} timer ticks, longest gap ${result.maxGapMs.toFixed(1)} ms`,
+        `bench: registerAsync ${size / MiB} MiB: ${durationMs.toFixed(0)} ms, ${ticks} timer ` +
+          `ticks, longest gap ${maxGapMs.toFixed(1)} ms (idle, same time: ` +
+          `${idleMaxGapMs.toFixed(1)} ms; a blocking register(): ${syncMs.toFixed(0)} ms)`,
       );
     }
   } finally {
     buffer.free();
   }
+  const median = (values: number[]) => stats(values).median;
   return {
     size,
     blockSize: 16 * MiB,
     repeats: results,
     maxGapMs: Math.max(...results.map((x) => x.maxGapMs)),
+    medianGapMs: median(results.map((x) => x.maxGapMs)),
+    idleMaxGapMs: Math.max(...results.map((x) => x.idleMaxGapMs)),
+    medianIdleGapMs: median(results.map((x) => x.idleMaxGapMs)),
+    medianSyncMs: median(results.map((x) => x.syncMs)),
   };
 }
 
