@@ -385,15 +385,19 @@ async function eventLoopStall(container: Container, size: number, repeats: numbe
     buffer.free();
   }
   const median = (values: number[]) => stats(values).median;
+  // The process's first registerAsync also starts libuv's thread pool and compiles the
+  // async path: reported on its own, the target is judged on the runs after it.
+  const [cold, ...warm] = results;
   return {
     size,
     blockSize: 16 * MiB,
-    repeats: results,
-    maxGapMs: Math.max(...results.map((x) => x.maxGapMs)),
-    medianGapMs: median(results.map((x) => x.maxGapMs)),
-    idleMaxGapMs: Math.max(...results.map((x) => x.idleMaxGapMs)),
-    medianIdleGapMs: median(results.map((x) => x.idleMaxGapMs)),
-    medianSyncMs: median(results.map((x) => x.syncMs)),
+    cold,
+    repeats: warm,
+    maxGapMs: Math.max(...warm.map((x) => x.maxGapMs)),
+    medianGapMs: median(warm.map((x) => x.maxGapMs)),
+    idleMaxGapMs: Math.max(...warm.map((x) => x.idleMaxGapMs)),
+    medianIdleGapMs: median(warm.map((x) => x.idleMaxGapMs)),
+    medianSyncMs: median(warm.map((x) => x.syncMs)),
   };
 }
 
@@ -474,7 +478,7 @@ async function main(): Promise<void> {
   } finally {
     c.close();
   }
-  const stall = wanted('stall') ? await eventLoopStall(container, 512 * MiB, 3) : null;
+  const stall = wanted('stall') ? await eventLoopStall(container, 512 * MiB, 6) : null;
   container.close();
   console.log(`${MARKER} ${JSON.stringify({ environment, cases, stall })}`);
 }

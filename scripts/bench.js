@@ -142,7 +142,9 @@ function vmTables(report) {
     const s = report.stall;
     lines.push(
       '',
-      `registerAsync of ${s.size >> 20} MiB (${s.blockSize >> 20} MiB blocks), ${s.repeats.length} runs of ` +
+      `registerAsync of ${s.size >> 20} MiB (${s.blockSize >> 20} MiB blocks). The process's first ` +
+        `(it also starts libuv's thread pool): ${s.cold.durationMs.toFixed(0)} ms, longest gap ` +
+        `${s.cold.maxGapMs.toFixed(1)} ms (idle: ${s.cold.idleMaxGapMs.toFixed(1)} ms). The ${s.repeats.length} runs after it, of ` +
         `${s.repeats.map((r) => `${r.durationMs.toFixed(0)} ms`).join(', ')}: longest event-loop gap ` +
         `${s.maxGapMs.toFixed(1)} ms (median of the runs ${s.medianGapMs.toFixed(1)} ms); the same ` +
         `watch with nothing registering, in the same run: ${s.idleMaxGapMs.toFixed(1)} ms ` +
