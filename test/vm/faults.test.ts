@@ -18,15 +18,10 @@ import {
   nativeBinding,
 } from '../../lib';
 import { publicErrorCode } from '../fuzz/tally';
-import { guest, vmLocked } from './guest';
+import { assertMemoryReturns, guest, memAvailable, vmLocked } from './guest';
 
 const MiB = 1n << 20n;
 const COUNT = 4000;
-
-function memAvailable(): bigint {
-  const line = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
-  return BigInt(line?.[1] ?? 0) * 1024n;
-}
 
 function pattern(seed: number): Uint8Array {
   return Uint8Array.from({ length: COUNT }, (_, i) => (i * 3 + seed) & 0xff);
@@ -207,10 +202,7 @@ describe('faults (real kernel)', function () {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const g = Group.open(group);
     g.close();
-    assert.ok(
-      baseline - memAvailable() < size / 4n,
-      `memory returned (${(baseline - memAvailable()) / MiB} MiB still missing)`,
-    );
+    await assertMemoryReturns(baseline, size / 4n);
   });
 
   it('EEH: error injection, then recovery through the EEH operations (the emulated PHB never freezes the PE)', async function () {

@@ -1,5 +1,7 @@
 // What the guest offers the VM suite: the kernel, its page size, and the devices the rig
 // bound to vfio-pci (two edu devices on two PHBs, one NVMe controller), found through sysfs.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { nativeBinding, Sysfs, type PciDeviceInfo } from '../../lib';
 
@@ -43,6 +45,26 @@ export function guest(): Guest {
 /** VmLck of this process, in bytes. */
 export function vmLocked(): bigint {
   return nativeBinding().vmLockedBytes();
+}
+
+/** MemAvailable from /proc/meminfo, in bytes. */
+export function memAvailable(): bigint {
+  const line = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+  return BigInt(line?.[1] ?? 0) * 1024n;
+}
+
+/**
+ * Asserts that a killed process's memory came back: MemAvailable within slack of the baseline.
+ * The dead process's mm is torn down asynchronously (seen: 100 MiB still out 300 ms after the
+ * group reopened), so this waits up to 20 s before failing.
+ */
+export async function assertMemoryReturns(baseline: bigint, slack: bigint): Promise<void> {
+  const missing = () => baseline - memAvailable();
+  for (let waited = 0; missing() >= slack && waited < 20000; waited += 200) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const MiB = 1n << 20n;
+  assert.ok(missing() < slack, `memory returned (${missing() / MiB} MiB still missing after 20 s)`);
 }
 
 /** Root-level banner so the suite's output names the kernel and page size it ran on. */

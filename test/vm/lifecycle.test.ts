@@ -2,17 +2,11 @@
 // pinned, and an async registration keeps the event loop turning.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Container, DmaBuffer, Group, nativeBinding } from '../../lib';
-import { guest, vmLocked } from './guest';
+import { assertMemoryReturns, guest, memAvailable, vmLocked } from './guest';
 
 const MiB = 1n << 20n;
-
-function memAvailable(): bigint {
-  const line = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
-  return BigInt(line?.[1] ?? 0) * 1024n;
-}
 
 describe('lifecycle (real kernel)', function () {
   it('close() with regions, mappings and a window live brings VmLck back to its start', function () {
@@ -55,18 +49,7 @@ describe('lifecycle (real kernel)', function () {
     await new Promise((resolve) => child.once('exit', resolve));
     const g = Group.open(group);
     g.close();
-    // The dead process's mm is torn down asynchronously: give it up to 20 s.
-    for (
-      let waited = 0;
-      baseline - memAvailable() >= BigInt(size) / 4n && waited < 20000;
-      waited += 200
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.ok(
-      baseline - memAvailable() < BigInt(size) / 4n,
-      `memory returned after the kill (${(baseline - memAvailable()) / MiB} MiB still missing)`,
-    );
+    await assertMemoryReturns(baseline, BigInt(size) / 4n);
   });
 
   it('an async registration of a large region keeps the event loop turning', async function () {
