@@ -228,6 +228,11 @@ export class Ledger {
     if (pageSize < KEY_GRANULE || pageSize % KEY_GRANULE !== 0n || start % KEY_GRANULE !== 0n) {
       throw new RangeError(`IOMMU pages and windows are aligned to at least ${KEY_GRANULE} bytes`);
     }
+    // The alignment checks test against mask = pageSize - 1: exact only for powers of two
+    // (the kernel offers no other IOMMU page size).
+    if ((pageSize & (pageSize - 1n)) !== 0n) {
+      throw new RangeError(`an IOMMU page size is a power of two, not ${pageSize}`);
+    }
     const window: WindowRecord = {
       start,
       size,

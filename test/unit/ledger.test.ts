@@ -182,6 +182,14 @@ describe('ledger', function () {
     });
   });
 
+  it('refuses a window whose IOMMU page is not a power of two (the alignment masks need one)', function () {
+    const ledger = new Ledger(K4, true);
+    assert.throws(() => ledger.commitWindow(0n, 1n << 32n, 3n * K4, 1, false), /power of two/);
+    assert.equal(ledger.windows().length, 0);
+    const w = ledger.commitWindow(0n, 1n << 32n, 2n * K4, 1, false);
+    assert.equal(w.mask, 2n * K4 - 1n);
+  });
+
   describe('v1 (no registration)', function () {
     it('maps without registration but keeps every other rule', function () {
       const v1 = new Ledger(K4, false);
