@@ -709,6 +709,25 @@ check('pread/pwrite on a file: counts, short reads, offsets', () => {
   );
 });
 
+check(
+  'mmapRegion refuses mappings whose first access would raise SIGBUS (found by the fuzzer)',
+  () => {
+    const zero = fs.openSync('/dev/zero', 'r+');
+    const e = throws(() => b.mmapRegion(zero, BigInt(PAGE), PAGE, false), Error, 'EINVAL');
+    eq(e.syscall, 'mmap', '/dev/zero at an offset');
+    const whole = b.mmapRegion(zero, 0n, PAGE, false);
+    eq(b.mmioRead(whole, 64, 64, false), 0n, '/dev/zero at offset 0 reads zeros');
+    b.unmapRegion(whole);
+    fs.closeSync(zero);
+    const file = path.join(tmpDir, 'region.bin');
+    const fd = fs.openSync(file, 'r+');
+    const size = BigInt(fs.fstatSync(fd).size);
+    throws(() => b.mmapRegion(fd, size, PAGE, false), Error, 'EINVAL');
+    throws(() => b.mmapRegion(fd, 0n, Number(size) + PAGE, false), Error, 'EINVAL');
+    fs.closeSync(fd);
+  },
+);
+
 check('mmapRegion/unmapRegion on a file fd', () => {
   const file = path.join(tmpDir, 'region.bin');
   const fd = fs.openSync(file, 'r+');
