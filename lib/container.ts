@@ -53,7 +53,6 @@ import {
   toOptions,
   toSize,
   orDefault,
-  U64_MAX,
 } from './validate';
 import { Window } from './window';
 
@@ -125,7 +124,6 @@ const MAX_BATCH = 1 << 20;
 /** Async registrations pin at most this much per ioctl (see registerInBackground). */
 const ASYNC_REGISTRATION_BLOCK = 16n << 20n;
 /** 2^64: a registration must end at or below it. A constant: bigint sums cost under emulation. */
-const ADDRESS_SPACE_END = U64_MAX + 1n;
 
 interface KernelBlock {
   address: bigint;
@@ -772,13 +770,7 @@ export class Container extends Handle {
     backingPageSize: bigint,
     buffer: DmaBuffer | null,
   ) {
-    const ledger = this.requireType();
-    if (address + size > ADDRESS_SPACE_END) {
-      throw new ArgumentRangeError(
-        `registration of ${hex(size)} bytes at ${hex(address)} runs past the end of the address space`,
-      );
-    }
-    ledger.checkRegister(address, size);
+    this.requireType().checkRegister(address, size);
     if (backingPageSize > this.systemPageSize && this.systemPageSize < 65536n) {
       throw new HugetlbRegistrationError(
         `registering memory backed by ${backingPageSize}-byte huge pages on a ` +

@@ -4,6 +4,7 @@
 import BTree from 'sorted-btree';
 import {
   AlignmentError,
+  ArgumentRangeError,
   MappingNotFoundError,
   MappingOverlapError,
   NotRegisteredError,
@@ -16,15 +17,16 @@ import {
 } from './errors';
 import { hex } from './validate';
 
-// Records carry their end (and windows their page mask) precomputed: under emulation a bigint
-// sum costs ~6 µs and a remainder ~4 µs (measured in the guest), so the hot paths (map, unmap,
-// register, lookups) do as few as they can.
+// The checks count in 4 KiB granules held in numbers (see toGranules), not in bigints: under
+// emulation a bigint sum costs ~6 µs and a remainder ~4 µs (measured in the guest), a number
+// operation a fraction of that. The records keep the bigints users see beside them.
 
 export interface RegionRecord {
   readonly address: bigint;
   readonly size: bigint;
-  /** address + size */
-  readonly end: bigint;
+  /** address and address + size in granules */
+  readonly first: number;
+  readonly limit: number;
   /** The page size backing the memory: an IOMMU page may not be larger. */
   readonly backingPageSize: bigint;
   /** Whatever must stay alive while the region is registered (a DmaBuffer, or null). */
@@ -36,25 +38,24 @@ export interface RegionRecord {
 export interface WindowRecord {
   readonly start: bigint;
   readonly size: bigint;
-  /** start + size */
-  readonly end: bigint;
   readonly pageSize: bigint;
-  /** pageSize - 1: an address is aligned when (address & mask) === 0n */
-  readonly mask: bigint;
+  /** start, start + size and pageSize in granules */
+  readonly first: number;
+  readonly limit: number;
+  readonly pageGranules: number;
   readonly levels: number;
   /** The default 32-bit window the kernel creates by itself. */
   readonly isDefault: boolean;
-  /** By IOVA, keyed by 4 KiB page number (see pageKey). */
+  /** By IOVA, keyed by first granule. */
   readonly mappings: BTree<number, MappingRecord>;
 }
 
 export interface MappingRecord {
   readonly iova: bigint;
   readonly size: bigint;
-  /** iova + size */
-  readonly end: bigint;
-  /** The key in the window's tree: pageKey(iova). */
-  readonly key: number;
+  /** iova (the key in the window's tree) and iova + size in granules */
+  readonly first: number;
+  readonly limit: number;
   readonly address: bigint;
   readonly readable: boolean;
   readonly writable: boolean;
@@ -91,8 +92,9 @@ export interface MapPlan {
   readonly request: MapRequest;
   readonly window: WindowRecord;
   readonly regions: RegionRecord[];
-  /** request.iova + request.size */
-  readonly end: bigint;
+  /** The IOVA range in granules */
+  readonly first: number;
+  readonly limit: number;
 }
 
 function compareBigInt(a: bigint, b: bigint): number {
@@ -100,23 +102,43 @@ function compareBigInt(a: bigint, b: bigint): number {
 }
 
 /** The smallest system or IOMMU page on POWER: every address and IOVA in the books is aligned to it. */
-const KEY_GRANULE = 4096n;
-const KEY_SHIFT = 12n;
+const GRANULE = 4096;
+const GRANULE_BIG = 4096n;
+const ADDRESS_SPACE_END = 1n << 64n;
+/** A range ending at or beyond this many granules may pass 2^64 (2^52 granules). */
+const LAST_GRANULES = 2 ** 52 - 2;
+/** Below this a bigint converts to a number exactly. */
+const EXACT_BELOW = 2 ** 53;
 
 /**
- * The books' B-tree key for an address or IOVA: its 4 KiB page number, a number (exact:
- * below 2^52). Number keys sit unboxed in the tree's arrays, where bigint keys are heap
- * objects that every comparison must chase: with 100,000 entries that pointer chasing, not
- * the tree's depth, was most of the cost of a lookup. Every start in the books is 4 KiB
- * aligned, so "the entry at or below page(x)" is exactly "the entry starting at or below x".
+ * A byte address or size in 4 KiB granules, as a number: exact for multiples of 4 KiB (below
+ * 2^64 they are below 2^52 granules), and for any other value a non-integer between the same
+ * two integers, so the alignment tests and the ordering stay right. User addresses are below
+ * 2^53: one Number() and a division by a power of two, both exact.
  */
-function pageKey(value: bigint): number {
-  // A shift, not a division: half the cost under emulation (measured in the guest).
-  return Number(value >> KEY_SHIFT);
+export function toGranules(value: bigint): number {
+  const n = Number(value);
+  if (n < EXACT_BELOW) return n / GRANULE;
+  const whole = Number(value >> 12n);
+  return (value & 0xfffn) === 0n ? whole : whole + 0.5;
+}
+
+/** Whether a granule count is a whole number of pages of `pageGranules` (a power of two). */
+function isMultiple(granules: number, pageGranules: number): boolean {
+  return granules % pageGranules === 0;
 }
 
 function newTree<V>(): BTree<number, V> {
   return new BTree<number, V>();
+}
+
+const scratchPair: [number, unknown] = [0, undefined];
+
+/** The entry with the greatest key at or below `key`, without allocating a pair. */
+function atOrBelow<V>(tree: BTree<number, V>, key: number): V | undefined {
+  const value = tree.getPairOrNextLower(key, scratchPair as [number, V])?.[1];
+  scratchPair[1] = undefined; // hold no record after the lookup
+  return value;
 }
 
 function range(start: bigint, size: bigint): string {
@@ -126,6 +148,7 @@ function range(start: bigint, size: bigint): string {
 export class Ledger {
   private readonly regionsByAddress = newTree<RegionRecord>();
   private readonly windowList: WindowRecord[] = [];
+  private readonly systemPageGranules: number;
 
   constructor(
     /** Registration granularity: the system page size. */
@@ -133,23 +156,32 @@ export class Ledger {
     /** v2 maps only registered memory; v1 maps any memory. */
     private readonly registrationRequired: boolean,
   ) {
-    if (systemPageSize < KEY_GRANULE || systemPageSize % KEY_GRANULE !== 0n) {
-      throw new RangeError(`the system page size must be a multiple of ${KEY_GRANULE}`);
+    if (systemPageSize < GRANULE_BIG || systemPageSize % GRANULE_BIG !== 0n) {
+      throw new RangeError(`the system page size must be a multiple of ${GRANULE}`);
     }
+    this.systemPageGranules = toGranules(systemPageSize);
   }
 
   // --- regions ---------------------------------------------------------------------------
 
   /** Throws unless [address, address+size) can be registered. */
   checkRegister(address: bigint, size: bigint): void {
-    const page = this.systemPageSize;
-    if (size === 0n) throw new AlignmentError('a registration must be at least one page long');
-    if (address % page !== 0n || size % page !== 0n) {
-      throw new AlignmentError(
-        `registration ${range(address, size)} is not aligned to the ${page}-byte system page`,
+    const first = toGranules(address);
+    const count = toGranules(size);
+    // Only a range reaching the last granules can pass 2^64: the exact bigint test is rare.
+    if (first + count >= LAST_GRANULES && address + size > ADDRESS_SPACE_END) {
+      throw new ArgumentRangeError(
+        `registration of ${hex(size)} bytes at ${hex(address)} runs past the end of the address space`,
       );
     }
-    const clash = this.regionOverlapping(address, size);
+    const page = this.systemPageGranules;
+    if (count === 0) throw new AlignmentError('a registration must be at least one page long');
+    if (!isMultiple(first, page) || !isMultiple(count, page)) {
+      throw new AlignmentError(
+        `registration ${range(address, size)} is not aligned to the ${this.systemPageSize}-byte system page`,
+      );
+    }
+    const clash = this.regionOverlapping(first, first + count);
     if (clash) {
       const same = clash.address === address && clash.size === size;
       throw new RegionOverlapError(
@@ -167,23 +199,31 @@ export class Ledger {
     backingPageSize: bigint,
     owner: unknown,
   ): RegionRecord {
-    const end = address + size;
-    const region: RegionRecord = { address, size, end, backingPageSize, owner, mappingCount: 0 };
-    this.regionsByAddress.set(pageKey(address), region);
+    const first = toGranules(address);
+    const limit = first + toGranules(size);
+    const region: RegionRecord = {
+      address,
+      size,
+      first,
+      limit,
+      backingPageSize,
+      owner,
+      mappingCount: 0,
+    };
+    this.regionsByAddress.set(first, region);
     return region;
   }
 
   /** The registered region exactly equal to the range. */
   regionExactly(address: bigint, size: bigint): RegionRecord {
-    const found = this.regionsByAddress.get(pageKey(address));
-    const region = found?.address === address ? found : undefined;
-    if (!region || region.size !== size) {
+    const found = this.regionsByAddress.get(toGranules(address));
+    if (!found || found.size !== size) {
       throw new RegionNotFoundError(
         `${range(address, size)} is not a registered region: unregister must name exactly the ` +
-          `address and size that were registered${region ? ` (${range(region.address, region.size)})` : ''}`,
+          `address and size that were registered${found ? ` (${range(found.address, found.size)})` : ''}`,
       );
     }
-    return region;
+    return found;
   }
 
   /** The registered region exactly equal to the range, refusing one that is still mapped. */
@@ -200,7 +240,7 @@ export class Ledger {
 
   /** Forgets a region that checkUnregister allowed and the kernel released. */
   commitUnregister(region: RegionRecord): void {
-    this.regionsByAddress.delete(pageKey(region.address));
+    this.regionsByAddress.delete(region.first);
   }
 
   regions(): RegionRecord[] {
@@ -213,32 +253,40 @@ export class Ledger {
 
   /** The region holding the address, if any. */
   regionAt(address: bigint): RegionRecord | undefined {
-    const pair = this.regionsByAddress.getPairOrNextLower(pageKey(address));
-    return pair && address < pair[1].end ? pair[1] : undefined;
+    return this.regionHolding(toGranules(address));
   }
 
-  private regionOverlapping(address: bigint, size: bigint): RegionRecord | undefined {
-    const pair = this.regionsByAddress.getPairOrNextLower(pageKey(address + size - 1n));
-    return pair && pair[1].end > address ? pair[1] : undefined;
+  /** The region holding the granule position, if any. */
+  private regionHolding(at: number): RegionRecord | undefined {
+    const region = atOrBelow(this.regionsByAddress, at);
+    return region && at < region.limit ? region : undefined;
+  }
+
+  /** A region overlapping [first, limit) (whole granules), if any. */
+  private regionOverlapping(first: number, limit: number): RegionRecord | undefined {
+    const region = atOrBelow(this.regionsByAddress, limit - 1);
+    return region && region.limit > first ? region : undefined;
   }
 
   // --- windows ---------------------------------------------------------------------------
 
   commitWindow(start: bigint, size: bigint, pageSize: bigint, levels: number, isDefault: boolean) {
-    if (pageSize < KEY_GRANULE || pageSize % KEY_GRANULE !== 0n || start % KEY_GRANULE !== 0n) {
-      throw new RangeError(`IOMMU pages and windows are aligned to at least ${KEY_GRANULE} bytes`);
+    if (pageSize < GRANULE_BIG || pageSize % GRANULE_BIG !== 0n || start % GRANULE_BIG !== 0n) {
+      throw new RangeError(`IOMMU pages and windows are aligned to at least ${GRANULE} bytes`);
     }
-    // The alignment checks test against mask = pageSize - 1: exact only for powers of two
-    // (the kernel offers no other IOMMU page size).
+    // The alignment checks count whole pages with a remainder of granules, which needs a
+    // power of two (the kernel offers no other IOMMU page size).
     if ((pageSize & (pageSize - 1n)) !== 0n) {
       throw new RangeError(`an IOMMU page size is a power of two, not ${pageSize}`);
     }
+    const first = toGranules(start);
     const window: WindowRecord = {
       start,
       size,
-      end: start + size,
       pageSize,
-      mask: pageSize - 1n,
+      first,
+      limit: first + toGranules(size),
+      pageGranules: toGranules(pageSize),
       levels,
       isDefault,
       mappings: newTree(),
@@ -267,7 +315,12 @@ export class Ledger {
   }
 
   windowAt(iova: bigint): WindowRecord | undefined {
-    return this.windowList.find((w) => iova >= w.start && iova < w.end);
+    return this.windowHolding(toGranules(iova));
+  }
+
+  private windowHolding(at: number): WindowRecord | undefined {
+    for (const w of this.windowList) if (at >= w.first && at < w.limit) return w;
+    return undefined;
   }
 
   // --- mappings --------------------------------------------------------------------------
@@ -275,62 +328,64 @@ export class Ledger {
   /** Throws unless the request can be mapped; returns the plan commitMap records. */
   checkMap(request: MapRequest): MapPlan {
     const { address, iova, size } = request;
-    const window = this.windowAt(iova);
+    const first = toGranules(iova);
+    const window = this.windowHolding(first);
     if (!window) {
       throw new OutsideWindowError(
         `IOVA ${hex(iova)} is in no DMA window (windows: ${this.describeWindows()})`,
       );
     }
-    const page = window.pageSize;
-    if (size === 0n) throw new AlignmentError('a mapping must be at least one IOMMU page long');
-    if ((iova & window.mask) !== 0n || (size & window.mask) !== 0n) {
+    const count = toGranules(size);
+    const page = window.pageGranules;
+    if (count === 0) throw new AlignmentError('a mapping must be at least one IOMMU page long');
+    if (!isMultiple(first, page) || !isMultiple(count, page)) {
       throw new AlignmentError(
         `mapping of ${hex(size)} bytes at IOVA ${hex(iova)} from ${hex(address)} is not aligned ` +
-          `to the window's ${page}-byte IOMMU page`,
+          `to the window's ${window.pageSize}-byte IOMMU page`,
       );
     }
-    const end = iova + size;
-    if (end > window.end) {
+    const limit = first + count;
+    if (limit > window.limit) {
       throw new OutsideWindowError(
         `IOVA range ${range(iova, size)} runs past the end of its window ` +
           `${range(window.start, window.size)}`,
       );
     }
-    const regions = this.registrationRequired ? this.regionsCovering(address, size) : [];
+    const from = toGranules(address);
+    const regions = this.registrationRequired ? this.regionsCovering(from, count, request) : [];
     for (const region of regions) {
-      if (region.backingPageSize < page) {
+      if (region.backingPageSize < window.pageSize) {
         throw new PageSizeError(
           `region ${range(region.address, region.size)} is backed by ${region.backingPageSize}-byte ` +
-            `pages, smaller than the window's ${page}-byte IOMMU page; back it with pages of at ` +
+            `pages, smaller than the window's ${window.pageSize}-byte IOMMU page; back it with pages of at ` +
             'least that size (hugetlbfs, or the 64K-page kernel) or map it in a window of smaller pages',
         );
       }
     }
     // After the page-size check: memory backed by small pages is misaligned as a consequence.
-    if ((address & window.mask) !== 0n) {
+    if (!isMultiple(from, page)) {
       throw new AlignmentError(
-        `mapping from ${hex(address)} is not aligned to the window's ${page}-byte IOMMU page`,
+        `mapping from ${hex(address)} is not aligned to the window's ${window.pageSize}-byte IOMMU page`,
       );
     }
-    const clash = window.mappings.getPairOrNextLower(pageKey(end - 1n))?.[1];
-    if (clash && clash.end > iova) {
+    const clash = atOrBelow(window.mappings, limit - 1);
+    if (clash && clash.limit > first) {
       throw new MappingOverlapError(
         `IOVA range ${range(iova, size)} overlaps the live mapping ${range(clash.iova, clash.size)}: ` +
           'unmap it first (the kernel would silently replace the translation)',
       );
     }
-    return { request, window, regions, end };
+    return { request, window, regions, first, limit };
   }
 
   /** Records a mapping that checkMap allowed and the kernel accepted. */
-  commitMap({ request, window, regions, end }: MapPlan): MappingRecord {
+  commitMap({ request, window, regions, first, limit }: MapPlan): MappingRecord {
     // Field by field: a spread of the request goes through V8's slow generic copy.
-    const key = pageKey(request.iova);
     const mapping: MappingRecord = {
       iova: request.iova,
       size: request.size,
-      end,
-      key,
+      first,
+      limit,
       address: request.address,
       readable: request.readable,
       writable: request.writable,
@@ -338,40 +393,42 @@ export class Ledger {
       regions,
       owner: request.owner,
     };
-    window.mappings.set(key, mapping);
+    window.mappings.set(first, mapping);
     for (const region of regions) region.mappingCount += 1;
     return mapping;
   }
 
   /** The live mapping exactly equal to [iova, iova+size). */
   mappingExactly(iova: bigint, size: bigint): MappingRecord {
-    const found = this.windowAt(iova)?.mappings.get(pageKey(iova));
-    const mapping = found?.iova === iova ? found : undefined;
-    if (!mapping || mapping.size !== size) {
+    const first = toGranules(iova);
+    const found = this.windowHolding(first)?.mappings.get(first);
+    if (!found || found.size !== size) {
       throw new MappingNotFoundError(
-        `${range(iova, size)} is not a live mapping${mapping ? ` (the mapping at ${hex(iova)} is ${hex(mapping.size)} bytes)` : ''}`,
+        `${range(iova, size)} is not a live mapping${found ? ` (the mapping at ${hex(iova)} is ${hex(found.size)} bytes)` : ''}`,
       );
     }
-    return mapping;
+    return found;
   }
 
   /** Forgets a mapping the kernel has unmapped. */
   commitUnmap(mapping: MappingRecord): void {
-    if (mapping.window.mappings.get(mapping.key) !== mapping) {
+    if (mapping.window.mappings.get(mapping.first) !== mapping) {
       throw new MappingNotFoundError(`${range(mapping.iova, mapping.size)} is not a live mapping`);
     }
-    mapping.window.mappings.delete(mapping.key);
+    mapping.window.mappings.delete(mapping.first);
     for (const region of mapping.regions) region.mappingCount -= 1;
   }
 
   /** What is at this bus address, without asking the kernel. */
   translate(iova: bigint): Translation | undefined {
-    const window = this.windowAt(iova);
-    const mapping = window?.mappings.getPairOrNextLower(pageKey(iova))?.[1];
-    if (!window || !mapping || iova >= mapping.end) return undefined;
+    const at = toGranules(iova);
+    const window = this.windowHolding(at);
+    const mapping = window && atOrBelow(window.mappings, at);
+    if (!window || !mapping || at >= mapping.limit) return undefined;
     const offset = iova - mapping.iova;
     const address = mapping.address + offset;
-    const region = mapping.regions.find((r) => address >= r.address && address < r.end);
+    const from = toGranules(address);
+    const region = mapping.regions.find((r) => from >= r.first && from < r.limit);
     return { iova, window, mapping, offset, address, region };
   }
 
@@ -383,21 +440,24 @@ export class Ledger {
     return this.windowList.reduce((n, w) => n + w.mappings.size, 0);
   }
 
-  /** The registered regions that together cover [address, address+size), in order. */
-  private regionsCovering(address: bigint, size: bigint): RegionRecord[] {
-    const end = address + size;
+  /** The registered regions that together cover `count` granules from `from`, in order. */
+  private regionsCovering(from: number, count: number, request: MapRequest): RegionRecord[] {
+    const limit = from + count;
     const covering: RegionRecord[] = [];
-    let cursor = address;
-    while (cursor < end) {
-      const region = this.regionAt(cursor);
+    let cursor = from;
+    while (cursor < limit) {
+      const region = this.regionHolding(cursor);
       if (!region) {
+        const { address, size } = request;
+        const previous = covering[covering.length - 1];
+        const missing = previous ? previous.address + previous.size : address;
         throw new NotRegisteredError(
-          `memory at ${hex(cursor)} (in ${range(address, size)}) is not registered: register it ` +
+          `memory at ${hex(missing)} (in ${range(address, size)}) is not registered: register it ` +
             'before mapping (the kernel would say EPERM)',
         );
       }
       covering.push(region);
-      cursor = region.end;
+      cursor = region.limit;
     }
     return covering;
   }

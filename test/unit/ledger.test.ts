@@ -187,7 +187,7 @@ describe('ledger', function () {
     assert.throws(() => ledger.commitWindow(0n, 1n << 32n, 3n * K4, 1, false), /power of two/);
     assert.equal(ledger.windows().length, 0);
     const w = ledger.commitWindow(0n, 1n << 32n, 2n * K4, 1, false);
-    assert.equal(w.mask, 2n * K4 - 1n);
+    assert.equal(w.pageGranules, 2);
   });
 
   describe('v1 (no registration)', function () {
