@@ -169,10 +169,8 @@ export class Container extends Handle {
   private pendingLockBytes = 0n;
   /** Regions booked by registerAsync whose ioctl has not returned yet. */
   private readonly pendingRegistration = new Set<RegionRecord>();
-  private readonly regionHandles = new Map<RegionRecord, Region>();
   /** How async registrations were split for the kernel; absent: one block, the region. */
   private readonly kernelBlocks = new Map<RegionRecord, KernelBlock[]>();
-  private readonly mappingHandles = new Map<MappingRecord, Mapping>();
   private readonly windowHandles = new Map<WindowRecord, Window>();
   readonly eeh: Eeh;
 
@@ -448,14 +446,14 @@ export class Container extends Handle {
   regionAt(address: bigint, size: bigint | number): Region {
     this.assertUsable();
     const record = this.books().regionExactly(toAddress('address', address), toSize('size', size));
-    return this.regionHandles.get(record) as Region;
+    return record.handle as Region;
   }
 
   regions(): Region[] {
     return this.books()
       .regions()
       .filter((r) => !this.pendingRegistration.has(r))
-      .map((r) => this.regionHandles.get(r) as Region);
+      .map((r) => r.handle as Region);
   }
 
   /**
@@ -546,21 +544,20 @@ export class Container extends Handle {
       () => this.binding.unmapDma(this.fd, record.iova, record.size),
     );
     this.requireType().commitUnmap(record);
-    this.mappingHandles.delete(record);
-    if (record.owner instanceof DmaBuffer) record.owner.release(record);
+    this.releaseMappingHandle(record);
   }
 
   /** The live mapping of exactly [iova, iova+size), to unmap by range. */
   mappingAt(iova: bigint, size: bigint | number): Mapping {
     this.assertUsable();
     const record = this.books().mappingExactly(toAddress('iova', iova), toSize('size', size));
-    return this.mappingHandles.get(record) as Mapping;
+    return record.handle as Mapping;
   }
 
   mappings(): Mapping[] {
     return this.books()
       .mappings()
-      .map((r) => this.mappingHandles.get(r) as Mapping);
+      .map((r) => r.handle as Mapping);
   }
 
   /** What is at this bus address: window, mapping, offset, virtual address, region. */
@@ -571,10 +568,10 @@ export class Container extends Handle {
     return {
       iova: t.iova,
       window: this.windowHandle(t.window),
-      mapping: this.mappingHandles.get(t.mapping) as Mapping,
+      mapping: t.mapping.handle as Mapping,
       offset: t.offset,
       address: t.address,
-      region: t.region ? (this.regionHandles.get(t.region) as Region) : null,
+      region: t.region ? (t.region.handle as Region) : null,
     };
   }
 
@@ -608,12 +605,8 @@ export class Container extends Handle {
 
   /** Forgets every mapping, region and window, releasing the buffers they held. */
   private releaseBooks(): void {
-    for (const record of this.mappingHandles.keys()) {
-      if (record.owner instanceof DmaBuffer) record.owner.release(record);
-    }
-    for (const [record, region] of this.regionHandles) region.buffer?.release(record);
-    this.mappingHandles.clear();
-    this.regionHandles.clear();
+    for (const record of this.ledger?.mappings() ?? []) this.releaseMappingHandle(record);
+    for (const record of this.ledger?.regions() ?? []) this.releaseRegionHandle(record);
     this.kernelBlocks.clear();
     this.windowHandles.clear();
     this.ledger = null;
@@ -661,7 +654,7 @@ export class Container extends Handle {
    */
   private reinstallMappings(group: Group): void {
     const c = this.binding.constants;
-    for (const record of this.mappingHandles.keys()) {
+    for (const record of this.requireType().mappings()) {
       const flags =
         (record.readable ? c.VFIO_DMA_MAP_FLAG_READ : 0) |
         (record.writable ? c.VFIO_DMA_MAP_FLAG_WRITE : 0);
@@ -684,11 +677,7 @@ export class Container extends Handle {
     // With CAP_IPC_LOCK (root) the kernel charges but never refuses: no need to read VmLck,
     // a /proc read on every registration.
     if (this.binding.hasCapIpcLock()) return;
-    assertFits(
-      this.memlockStatus(),
-      bytes,
-      typeof operation === 'string' ? operation : operation(),
-    );
+    assertFits(this.memlockStatus(), bytes, operation);
   }
 
   private pendingDefaultWindowBytes(): bigint {
@@ -794,8 +783,8 @@ export class Container extends Handle {
     const { address, size, backingPageSize, buffer } = request;
     const record = this.requireType().commitRegister(address, size, backingPageSize, buffer);
     const region = new Region(this, record, buffer);
-    this.regionHandles.set(record, region);
-    buffer?.hold(record);
+    record.handle = region;
+    buffer?.hold();
     return region;
   }
 
@@ -852,9 +841,20 @@ export class Container extends Handle {
   private forgetRegion(record: RegionRecord): void {
     this.ledger?.commitUnregister(record);
     this.kernelBlocks.delete(record);
-    const region = this.regionHandles.get(record);
-    this.regionHandles.delete(record);
-    region?.buffer?.release(record);
+    this.releaseRegionHandle(record);
+  }
+
+  /** The region's handle stops being live and lets go of its buffer. */
+  private releaseRegionHandle(record: RegionRecord): void {
+    const region = record.handle as Region | null;
+    record.handle = null;
+    region?.buffer?.release();
+  }
+
+  /** The mapping's handle stops being live and lets go of its buffer. */
+  private releaseMappingHandle(record: MappingRecord): void {
+    record.handle = null;
+    if (record.owner instanceof DmaBuffer) record.owner.release();
   }
 
   /** Every check map() makes before the kernel is asked; the plan commitMap records. */
@@ -902,8 +902,8 @@ export class Container extends Handle {
   /** The handle of a mapping the kernel made and the books hold. */
   private recordMapping(record: MappingRecord): Mapping {
     const mapping = new Mapping(this, record, this.windowHandle(record.window));
-    this.mappingHandles.set(record, mapping);
-    if (record.owner instanceof DmaBuffer) record.owner.hold(record);
+    record.handle = mapping;
+    if (record.owner instanceof DmaBuffer) record.owner.hold();
     return mapping;
   }
 
@@ -941,14 +941,22 @@ export class Container extends Handle {
   }
 
   private ownRegion(region: Region): RegionRecord {
-    if (!(region instanceof Region) || this.regionHandles.get(region.record) !== region) {
+    if (
+      !(region instanceof Region) ||
+      region.container !== this ||
+      region.record.handle !== region
+    ) {
       throw new NotRegisteredError('the region is not registered in this container');
     }
     return region.record;
   }
 
   private ownMapping(mapping: Mapping): MappingRecord {
-    if (!(mapping instanceof Mapping) || this.mappingHandles.get(mapping.record) !== mapping) {
+    if (
+      !(mapping instanceof Mapping) ||
+      mapping.container !== this ||
+      mapping.record.handle !== mapping
+    ) {
       throw new InvalidArgumentError('the mapping is not live in this container');
     }
     return mapping.record;

@@ -27,8 +27,8 @@ export class DmaBuffer {
   /** The memfd for 'memfd' backing (to share guest RAM with another process), else -1. */
   readonly fd: number;
   private arrayBuffer: ArrayBuffer | null;
-  /** Registrations and mappings holding this buffer. */
-  private readonly holders = new Set<object>();
+  /** Registrations and mappings holding this buffer (a count: a Set costs a hash per map). */
+  private holdCount = 0;
 
   private constructor(
     private readonly binding: NativeBinding,
@@ -92,7 +92,7 @@ export class DmaBuffer {
 
   /** True while registered or mapped somewhere. */
   get inUse(): boolean {
-    return this.holders.size > 0;
+    return this.holdCount > 0;
   }
 
   /** Unmaps the memory; every view over it is detached. Refused while registered or mapped. */
@@ -101,7 +101,7 @@ export class DmaBuffer {
     if (this.inUse) {
       throw new BufferInUseError(
         `DMA buffer at 0x${this.address.toString(16)} is still registered or mapped ` +
-          `(${this.holders.size} holder(s)): unmap and unregister it before freeing`,
+          `(${this.holdCount} holder(s)): unmap and unregister it before freeing`,
       );
     }
     const buffer = this.arrayBuffer;
@@ -110,14 +110,14 @@ export class DmaBuffer {
   }
 
   /** @internal A registration or mapping starts holding the buffer. */
-  hold(holder: object): void {
+  hold(): void {
     if (this.arrayBuffer === null) throw new ClosedError('DMA buffer');
-    this.holders.add(holder);
+    this.holdCount += 1;
   }
 
-  /** @internal */
-  release(holder: object): void {
-    this.holders.delete(holder);
+  /** @internal A registration or mapping that held the buffer is gone (once per hold()). */
+  release(): void {
+    if (this.holdCount > 0) this.holdCount -= 1;
   }
 }
 

@@ -33,6 +33,8 @@ export interface RegionRecord {
   readonly owner: unknown;
   /** Live mappings that touch this region. */
   mappingCount: number;
+  /** The library's object for this record, set by the container; null once forgotten. */
+  handle: unknown;
 }
 
 export interface WindowRecord {
@@ -64,6 +66,8 @@ export interface MappingRecord {
   readonly regions: readonly RegionRecord[];
   /** Whatever must stay alive while mapped (a DmaBuffer, or null). */
   readonly owner: unknown;
+  /** The library's object for this record, set by the container; null once forgotten. */
+  handle: unknown;
 }
 
 /** What backs one IOVA: the answer to "what is at this bus address". */
@@ -209,6 +213,7 @@ export class Ledger {
       backingPageSize,
       owner,
       mappingCount: 0,
+      handle: null,
     };
     this.regionsByAddress.set(first, region);
     return region;
@@ -392,6 +397,7 @@ export class Ledger {
       window,
       regions,
       owner: request.owner,
+      handle: null,
     };
     window.mappings.set(first, mapping);
     for (const region of regions) region.mappingCount += 1;

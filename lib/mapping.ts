@@ -6,7 +6,7 @@ import type { Window } from './window';
 export class Mapping {
   /** @internal */
   constructor(
-    private readonly container: Container,
+    /** @internal */ readonly container: Container,
     /** @internal */ readonly record: MappingRecord,
     readonly window: Window,
   ) {}

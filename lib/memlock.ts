@@ -83,9 +83,14 @@ export function fits(status: MemlockStatus, needed: bigint): boolean {
 }
 
 /** Throws MemlockLimitError when `needed` more locked bytes would not fit. */
-export function assertFits(status: MemlockStatus, needed: bigint, operation: string): void {
+export function assertFits(
+  status: MemlockStatus,
+  needed: bigint,
+  /** What needs the memory; a function when building the text costs (hot paths). */
+  operation: string | (() => string),
+): void {
   if (needed === 0n || fits(status, needed)) return;
-  throw new MemlockLimitError(operation, {
+  throw new MemlockLimitError(typeof operation === 'string' ? operation : operation(), {
     needed,
     locked: status.locked,
     limit: status.limit ?? U64_MAX,

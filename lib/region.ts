@@ -7,7 +7,7 @@ import type { RegionRecord } from './ledger';
 export class Region {
   /** @internal */
   constructor(
-    private readonly container: Container,
+    /** @internal */ readonly container: Container,
     /** @internal */ readonly record: RegionRecord,
     /** The library buffer the memory belongs to; null for caller-owned memory. */
     readonly buffer: DmaBuffer | null,
