@@ -217,7 +217,8 @@ export interface NativeBinding {
   /** VmLck from /proc/self/status, in bytes. */
   vmLockedBytes(): bigint;
   hasCapIpcLock(): boolean;
-  getpid(): number;
+  /** The pid in element 0, rewritten in the child of a fork(): reading it makes no call. */
+  pidCell: ArrayLike<number>;
 }
 
 let loaded: NativeBinding | undefined;

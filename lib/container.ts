@@ -685,7 +685,7 @@ export class Container extends Handle {
     return tceTableBytes(12, this.info().dma32.size, 1, this.systemPageSize);
   }
 
-  /** The ledger, after the open-and-same-process check (getpid: a native call, so once per operation). */
+  /** The ledger, after the open-and-same-process check. */
   private books(): Ledger {
     this.assertUsable();
     return this.requireType();

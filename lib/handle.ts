@@ -11,7 +11,7 @@ export abstract class Handle {
     /** @internal */ readonly binding: NativeBinding,
     private readonly what: string,
   ) {
-    this.ownerPid = binding.getpid();
+    this.ownerPid = binding.pidCell[0];
   }
 
   get closed(): boolean {
@@ -21,7 +21,7 @@ export abstract class Handle {
   /** Throws unless the object is open and used by the process that opened it. */
   protected assertUsable(): void {
     if (this.closedFlag) throw new ClosedError(this.what);
-    const pid = this.binding.getpid();
+    const pid = this.binding.pidCell[0];
     if (pid !== this.ownerPid) throw new ForkedProcessError(this.what, this.ownerPid, pid);
   }
 

@@ -66,27 +66,41 @@ Napi::Value HasCapIpcLock(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, (data[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32)) & 1);
 }
 
-// The library asks for the pid on every operation (use after fork is refused), and glibc no
-// longer caches getpid(): under emulation a syscall costs microseconds. The child of a fork()
-// runs the atfork handler before anything else, so the cached value is never stale. (Measured
-// on Node 18 and 20: a fork()ed Node child dies with SIGSEGV at its first JavaScript, since V8
-// marks its heap MADV_DONTFORK; the refusal guards whatever future Node allows.)
-std::atomic<pid_t> cached_pid{0};
+// The library checks the pid on every operation (use after fork is refused). A call into the
+// addon costs microseconds under emulation, so each context gets the pid as an Int32Array over
+// a cell that the atfork child handler rewrites before anything else runs in the child: the
+// check is a memory read. (Measured on Node 18 and 20: a fork()ed Node child dies with SIGSEGV
+// at its first JavaScript, since V8 marks its heap MADV_DONTFORK; the refusal guards whatever
+// future Node allows.)
+struct PidCell {
+  int32_t pid;
+  PidCell* next;
+};
+std::atomic<PidCell*> pid_cells{nullptr};
 
-void RefreshPid() { cached_pid.store(getpid(), std::memory_order_relaxed); }
+void RefreshPid() {
+  const pid_t pid = getpid();
+  for (PidCell* cell = pid_cells.load(std::memory_order_acquire); cell != nullptr;
+       cell = cell->next) {
+    cell->pid = pid;
+  }
+}
 
-Napi::Value GetPid(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), cached_pid.load(std::memory_order_relaxed));
+Napi::Int32Array NewPidCell(Napi::Env env) {
+  // Never freed: the handler may run at any fork, and JavaScript may keep the view for ever
+  // (the external buffer has no finalizer). Four bytes and a pointer per context.
+  auto* cell = new PidCell{static_cast<int32_t>(getpid()), pid_cells.load()};
+  while (!pid_cells.compare_exchange_weak(cell->next, cell, std::memory_order_release)) {
+  }
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, &cell->pid, sizeof cell->pid);
+  return Napi::Int32Array::New(env, 1, buffer, 0);
 }
 
 }  // namespace
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
   // Once per process, whatever the number of contexts (workers) that load the addon.
-  static const bool atfork_registered = [] {
-    RefreshPid();
-    return pthread_atfork(nullptr, nullptr, RefreshPid) == 0;
-  }();
+  static const bool atfork_registered = pthread_atfork(nullptr, nullptr, RefreshPid) == 0;
   if (!atfork_registered) {
     Napi::Error::New(env, "pthread_atfork failed").ThrowAsJavaScriptException();
     return;
@@ -95,7 +109,7 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("setMemlockLimit", Napi::Function::New(env, SetMemlockLimit, "setMemlockLimit"));
   exports.Set("vmLockedBytes", Napi::Function::New(env, VmLockedBytes, "vmLockedBytes"));
   exports.Set("hasCapIpcLock", Napi::Function::New(env, HasCapIpcLock, "hasCapIpcLock"));
-  exports.Set("getpid", Napi::Function::New(env, GetPid, "getpid"));
+  exports.Set("pidCell", NewPidCell(env));
 }
 
 }  // namespace vfio

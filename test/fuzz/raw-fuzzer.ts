@@ -83,7 +83,6 @@ const SIGNATURES: Record<string, Shape[]> = {
   getMemlockLimit: [],
   vmLockedBytes: [],
   hasCapIpcLock: [],
-  getpid: [],
 };
 
 /** Functions that must not get arbitrary valid arguments (they would change the process). */

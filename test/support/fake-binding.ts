@@ -454,7 +454,12 @@ export class FakeKernel {
       },
       vmLockedBytes: () => k.locked,
       hasCapIpcLock: () => k.capIpcLock,
-      getpid: () => k.pid,
+      pidCell: {
+        length: 1,
+        get 0() {
+          return k.pid;
+        },
+      },
     };
     return binding;
   }
