@@ -21,6 +21,8 @@ export class DmaBuffer {
   readonly address: bigint;
   /** Length in bytes: the requested size rounded up to the backing page. */
   readonly size: number;
+  /** @internal size as a bigint, converted once. */
+  readonly bigSize: bigint;
   readonly backing: BufferBacking;
   /** The page size backing the memory; an IOMMU page mapping it may not be larger. */
   readonly backingPageSize: bigint;
@@ -39,6 +41,7 @@ export class DmaBuffer {
     this.arrayBuffer = native.buffer;
     this.address = native.address;
     this.size = native.buffer.byteLength;
+    this.bigSize = BigInt(this.size);
     this.fd = native.fd;
     this.backing = backing;
     this.backingPageSize = backingPageSize;

@@ -104,7 +104,14 @@ export class FakeKernel {
   /** Every ioctl issued, by name, in order. */
   readonly ioctls: string[] = [];
   locked = 0n;
-  pid = 1000;
+  /** What the binding's pidCell holds, as the addon's does: a test simulates fork() via pid. */
+  private readonly pidCell = new Int32Array([1000]);
+  get pid(): number {
+    return this.pidCell[0];
+  }
+  set pid(value: number) {
+    this.pidCell[0] = value;
+  }
   private nextFd = 10;
   private nextAddress = 0x7f0000000000n;
   private readonly containers = new Map<number, FakeContainer>();
@@ -454,12 +461,7 @@ export class FakeKernel {
       },
       vmLockedBytes: () => k.locked,
       hasCapIpcLock: () => k.capIpcLock,
-      pidCell: {
-        length: 1,
-        get 0() {
-          return k.pid;
-        },
-      },
+      pidCell: k.pidCell,
     };
     return binding;
   }
