@@ -11,7 +11,7 @@ import {
   RegionOverlapError,
   WindowInUseError,
 } from '../../lib/errors';
-import { Ledger, type MapRequest } from '../../lib/ledger';
+import { Ledger, toGranules, type MapRequest } from '../../lib/ledger';
 
 const K4 = 4096n;
 const K64 = 65536n;
@@ -180,6 +180,29 @@ describe('ledger', function () {
       assert.equal(ledger.windows().length, 0);
       assert.throws(() => ledger.checkMap(request(0x10000n, 0n, 0x1000n)), /in no DMA window/);
     });
+  });
+
+  it('counts in granules exactly on both sides of 2^53 (where Number() stops being exact)', function () {
+    const top = (1n << 64n) - 1n;
+    for (const value of [0n, K4, 0x7fff12345000n, 1n << 52n, 1n << 59n, (1n << 64n) - K4]) {
+      assert.equal(toGranules(value), Number(value / K4), `${value}`);
+      // One byte more is never a whole granule, and stays between the same two integers.
+      const plus = toGranules(value + 1n);
+      assert.equal(Math.floor(plus), Number(value / K4), `${value} + 1`);
+      assert.notEqual(plus, Math.floor(plus), `${value} + 1`);
+    }
+    // Values that round to a multiple of 4 KiB as doubles are still seen as unaligned.
+    const rounded = (1n << 53n) + 1n; // Number() gives 2^53
+    assert.notEqual(toGranules(rounded), Math.floor(toGranules(rounded)));
+    assert.equal(Math.floor(toGranules(top)), 2 ** 52 - 1);
+    // A misaligned IOVA in a window above 2^53 is refused as misaligned, not mapped.
+    const ledger = new Ledger(K4, true);
+    ledger.commitWindow(1n << 59n, 1n << 32n, K4, 1, false);
+    ledger.commitRegister(0x10000n, 0x10000n, K4, null);
+    assert.throws(() => ledger.checkMap(request(0x10000n, (1n << 59n) + 1n, K4)), AlignmentError);
+    assert.throws(() => ledger.checkMap(request(0x10000n, 1n << 59n, K4 + 1n)), AlignmentError);
+    const plan = ledger.checkMap(request(0x10000n, (1n << 59n) + K4, K4));
+    assert.equal(plan.first, 2 ** 47 + 1);
   });
 
   it('refuses a window whose IOMMU page is not a power of two (the alignment masks need one)', function () {
