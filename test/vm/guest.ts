@@ -13,6 +13,8 @@ export interface GuestDevice {
 export interface Guest {
   kernel: string;
   pageSize: number;
+  /** The POWER generation of the emulated machine (8: PHB3 host bridges, 9: PHB4). */
+  power: number;
   edu: GuestDevice[];
   nvme: GuestDevice[];
 }
@@ -31,9 +33,11 @@ export function guest(): Guest {
   cached = {
     kernel: os.release(),
     pageSize: nativeBinding().pageSize(),
+    power: Number(/^cpu\s*:\s*POWER(\d+)/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]),
     edu: onVfio(devices, '1234', '11e8'),
     nvme: onVfio(devices, '1b36', '0010'),
   };
+  assert.ok(cached.power === 8 || cached.power === 9, `POWER8 or POWER9, got ${cached.power}`);
   if (cached.edu.length < 2) {
     throw new Error(
       `the rig should bind two edu devices to vfio-pci; found ${JSON.stringify(devices)}`,
