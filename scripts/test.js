@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // The test command (`npm test`): builds, runs the host unit suite, then the real-kernel
-// suite inside the emulated POWER8 on the 4K and the 64K-page kernel (the emulated POWER9
-// with --machine powernv9), and prints one closing line `N passed, N failed` summing every
-// suite it ran.
+// suite inside the emulated POWER8 and POWER9, each on the 4K and the 64K-page kernel, and
+// prints one closing line `N passed, N failed` summing every suite it ran.
 //
 //   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9]
 'use strict';
@@ -36,12 +35,11 @@ function parseArgs(argv) {
     console.error(`test: --machine takes powernv8 or powernv9, got ${options.machine}`);
     process.exit(2);
   }
-  // Default: POWER8 (PHB3) on both kernels. POWER9 (PHB4) with --machine powernv9: the CLI's
-  // info test still fails there (see the issue notes), so it is not in the default run yet.
-  options.configurations = (options.kernels ?? ['4k', '64k']).map((k) => [
-    options.machine ?? 'powernv8',
-    k,
-  ]);
+  // Default: POWER8 (PHB3 host bridges) and POWER9 (PHB4), each on both kernels.
+  const machines = options.machine === null ? ['powernv8', 'powernv9'] : [options.machine];
+  options.configurations = machines.flatMap((m) =>
+    (options.kernels ?? ['4k', '64k']).map((k) => [m, k]),
+  );
   return options;
 }
 
