@@ -32,8 +32,7 @@ function populate(n: number): { ledger: Ledger; mappings: MappingRecord[] } {
   const mappings: MappingRecord[] = [];
   for (let i = 0; i < n; i += 1) {
     const address = BASE + BigInt(2 * i) * PAGE;
-    ledger.checkRegister(address, PAGE);
-    ledger.commitRegister(address, PAGE, PAGE, null);
+    ledger.commitRegister(ledger.checkRegister(address, PAGE), PAGE, null);
     const plan = ledger.checkMap({
       address,
       iova: BigInt(2 * i) * PAGE,
@@ -101,8 +100,7 @@ function measure(n: number, access: Access): Record<LedgerOp, number> {
     'register check': time((k) => ledger.checkRegister(gapAddress(k), PAGE)),
     'register check+commit, unregister check+commit': time((k) => {
       const address = gapAddress(k);
-      ledger.checkRegister(address, PAGE);
-      ledger.commitRegister(address, PAGE, PAGE, null);
+      ledger.commitRegister(ledger.checkRegister(address, PAGE), PAGE, null);
       ledger.commitUnregister(ledger.checkUnregister(address, PAGE));
     }),
     'map check': time((k) => ledger.checkMap(mapRequest(k))),

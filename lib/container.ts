@@ -29,6 +29,7 @@ import {
   type MapPlan,
   type MappingRecord,
   type RegionRecord,
+  type RegisterPlan,
   type WindowRecord,
 } from './ledger';
 import { Mapping } from './mapping';
@@ -123,7 +124,11 @@ const IOMMU_PAGE_4K = 4096n;
 const MAX_BATCH = 1 << 20;
 /** Async registrations pin at most this much per ioctl (see registerInBackground). */
 const ASYNC_REGISTRATION_BLOCK = 16n << 20n;
-/** 2^64: a registration must end at or below it. A constant: bigint sums cost under emulation. */
+/** A registration every check allowed, ready for the kernel and the books. */
+interface RegistrationRequest extends RegisterPlan {
+  readonly backingPageSize: bigint;
+  readonly buffer: DmaBuffer | null;
+}
 
 interface KernelBlock {
   address: bigint;
@@ -759,7 +764,7 @@ export class Container extends Handle {
     backingPageSize: bigint,
     buffer: DmaBuffer | null,
   ) {
-    this.requireType().checkRegister(address, size);
+    const { first, limit } = this.requireType().checkRegister(address, size);
     if (backingPageSize > this.systemPageSize && this.systemPageSize < 65536n) {
       throw new HugetlbRegistrationError(
         `registering memory backed by ${backingPageSize}-byte huge pages on a ` +
@@ -771,29 +776,19 @@ export class Container extends Handle {
     // checkRegister refused sizes that are not whole system pages: the charge is size itself
     // (registrationBytes, with its bigint arithmetic, costs microseconds under emulation).
     this.assertMemlock(size, () => `registering ${hex(size)} bytes at ${hex(address)}`);
-    return { address, size, backingPageSize, buffer };
+    return { address, size, first, limit, backingPageSize, buffer };
   }
 
-  private recordRegion(request: {
-    address: bigint;
-    size: bigint;
-    backingPageSize: bigint;
-    buffer: DmaBuffer | null;
-  }): Region {
-    const { address, size, backingPageSize, buffer } = request;
-    const record = this.requireType().commitRegister(address, size, backingPageSize, buffer);
+  private recordRegion(request: RegistrationRequest): Region {
+    const { backingPageSize, buffer } = request;
+    const record = this.requireType().commitRegister(request, backingPageSize, buffer);
     const region = new Region(this, record, buffer);
     record.handle = region;
     buffer?.hold();
     return region;
   }
 
-  private async registerInBackground(request: {
-    address: bigint;
-    size: bigint;
-    backingPageSize: bigint;
-    buffer: DmaBuffer | null;
-  }): Promise<Region> {
+  private async registerInBackground(request: RegistrationRequest): Promise<Region> {
     // The range is booked before the ioctls run, so nothing can claim it meanwhile.
     const region = this.recordRegion(request);
     const record = region.record;

@@ -92,6 +92,14 @@ export interface MapRequest {
   owner: unknown;
 }
 
+/** A registration checkRegister allowed: the range, and in granules. */
+export interface RegisterPlan {
+  readonly address: bigint;
+  readonly size: bigint;
+  readonly first: number;
+  readonly limit: number;
+}
+
 export interface MapPlan {
   readonly request: MapRequest;
   readonly window: WindowRecord;
@@ -168,8 +176,8 @@ export class Ledger {
 
   // --- regions ---------------------------------------------------------------------------
 
-  /** Throws unless [address, address+size) can be registered. */
-  checkRegister(address: bigint, size: bigint): void {
+  /** Throws unless [address, address+size) can be registered; returns what commitRegister records. */
+  checkRegister(address: bigint, size: bigint): RegisterPlan {
     const first = toGranules(address);
     const count = toGranules(size);
     // Only a range reaching the last granules can pass 2^64: the exact bigint test is rare.
@@ -194,17 +202,15 @@ export class Ledger {
           : `${range(address, size)} overlaps the registered region ${range(clash.address, clash.size)}`,
       );
     }
+    return { address, size, first, limit: first + count };
   }
 
   /** Records a registration that checkRegister allowed and the kernel accepted. */
   commitRegister(
-    address: bigint,
-    size: bigint,
+    { address, size, first, limit }: RegisterPlan,
     backingPageSize: bigint,
     owner: unknown,
   ): RegionRecord {
-    const first = toGranules(address);
-    const limit = first + toGranules(size);
     const region: RegionRecord = {
       address,
       size,

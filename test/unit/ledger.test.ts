@@ -28,8 +28,7 @@ describe('ledger', function () {
   });
 
   function register(address: bigint, size: bigint, backing = K4) {
-    ledger.checkRegister(address, size);
-    return ledger.commitRegister(address, size, backing, null);
+    return ledger.commitRegister(ledger.checkRegister(address, size), backing, null);
   }
   function map(address: bigint, iova: bigint, size: bigint) {
     return ledger.commitMap(ledger.checkMap(request(address, iova, size)));
@@ -198,7 +197,7 @@ describe('ledger', function () {
     // A misaligned IOVA in a window above 2^53 is refused as misaligned, not mapped.
     const ledger = new Ledger(K4, true);
     ledger.commitWindow(1n << 59n, 1n << 32n, K4, 1, false);
-    ledger.commitRegister(0x10000n, 0x10000n, K4, null);
+    ledger.commitRegister(ledger.checkRegister(0x10000n, 0x10000n), K4, null);
     assert.throws(() => ledger.checkMap(request(0x10000n, (1n << 59n) + 1n, K4)), AlignmentError);
     assert.throws(() => ledger.checkMap(request(0x10000n, 1n << 59n, K4 + 1n)), AlignmentError);
     const plan = ledger.checkMap(request(0x10000n, (1n << 59n) + K4, K4));
@@ -229,8 +228,7 @@ describe('ledger', function () {
       big.commitWindow(0n, 1n << 40n, K4, 1, false);
       for (let i = 0n; i < 20000n; i += 1n) {
         const address = 0x100000000n + i * 0x2000n;
-        big.checkRegister(address, 0x1000n);
-        big.commitRegister(address, 0x1000n, K4, null);
+        big.commitRegister(big.checkRegister(address, 0x1000n), K4, null);
         big.commitMap(big.checkMap(request(address, i * 0x1000n, 0x1000n)));
       }
       assert.equal(big.regionCount(), 20000);
