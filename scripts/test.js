@@ -139,6 +139,9 @@ async function main() {
     console.log(
       `${name}: ${result.passes} passed, ${result.failures} failed, ${result.pending} skipped`,
     );
+    for (const { test, error } of result.failed ?? []) {
+      console.log(`  failed: ${test}\n    ${error}`);
+    }
   }
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exitCode = failed > 0 || outcomes.length === 0 ? 1 : 0;
