@@ -210,6 +210,11 @@ export interface NativeBinding {
   pageSize(): number;
   /** Default huge page size from /proc/meminfo, 0 when the kernel has none. */
   hugePageSize(): number;
+  /**
+   * MAX_PAGE_ORDER from /proc/buddyinfo: the kernel allocates at most pageSize << order bytes
+   * in one contiguous block. -1 when the file cannot be read.
+   */
+  maxPageOrder(): number;
 
   // process
   getMemlockLimit(): MemlockLimit;

@@ -1,7 +1,9 @@
 // DMA memory the library owns: mmap'd blocks (anonymous, shared, hugetlb, memfd) handed
 // to JS as external ArrayBuffers, freed explicitly (detached) or by the GC.
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -31,6 +33,32 @@ uint64_t DefaultHugePageSize(Napi::Env env) {
   unsigned long long kb = strtoull(value.c_str(), &end, 10);
   if (errno != 0 || end == value.c_str()) return 0;
   return static_cast<uint64_t>(kb) * 1024;
+}
+
+// MAX_PAGE_ORDER: /proc/buddyinfo counts free blocks in one column per order from 0, so the
+// first zone line's column count less one. -1 when the file cannot be read or parsed.
+int MaxPageOrder() {
+  FILE* file = fopen("/proc/buddyinfo", "re");
+  if (file == nullptr) return -1;
+  char line[1024];
+  const bool read = fgets(line, sizeof line, file) != nullptr;
+  fclose(file);
+  if (!read) return -1;
+  // "Node 0, zone   Normal     14     11      8 ..."
+  const char* cursor = strstr(line, "zone");
+  if (cursor == nullptr) return -1;
+  cursor += 4;
+  while (*cursor == ' ' || *cursor == '\t') cursor++;
+  while (*cursor != '\0' && *cursor != ' ' && *cursor != '\t') cursor++;  // the zone's name
+  int columns = 0;
+  for (;;) {
+    char* end = nullptr;
+    strtoull(cursor, &end, 10);
+    if (end == cursor) break;
+    columns++;
+    cursor = end;
+  }
+  return columns - 1;
 }
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -139,6 +167,10 @@ Napi::Value HugePageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(DefaultHugePageSize(info.Env())));
 }
 
+Napi::Value MaxPageOrderValue(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), MaxPageOrder());
+}
+
 }  // namespace
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
@@ -147,6 +179,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("hugePageSize", Napi::Function::New(env, HugePageSize, "hugePageSize"));
+  exports.Set("maxPageOrder", Napi::Function::New(env, MaxPageOrderValue, "maxPageOrder"));
 }
 
 }  // namespace vfio

@@ -318,6 +318,7 @@ const noArgs = new Set([
   'eventfdCreate',
   'pageSize',
   'hugePageSize',
+  'maxPageOrder',
   'getMemlockLimit',
   'vmLockedBytes',
   'hasCapIpcLock',
@@ -789,8 +790,12 @@ check('process: memlock, VmLck, CAP_IPC_LOCK, pid, page sizes', () => {
   assert([4096, 16384, 65536].includes(PAGE), `page size ${PAGE}`);
   const hp = b.hugePageSize();
   assert(Number.isInteger(hp) && hp >= 0, `huge page size ${hp}`);
+  // "Node 0, zone   Normal   c0 c1 ... cMAX": one column of free blocks per order.
+  const zone = fs.readFileSync('/proc/buddyinfo', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const order = b.maxPageOrder();
+  eq(order, zone.length - 5, `max page order (${zone.join(' ')})`);
   const fmt = (v) => (v === 2n ** 64n - 1n ? 'unlimited' : `${v}`);
-  return `memlock ${fmt(lim.soft)}/${fmt(lim.hard)}, VmLck ${locked}, CAP_IPC_LOCK ${b.hasCapIpcLock()}, huge ${hp}`;
+  return `memlock ${fmt(lim.soft)}/${fmt(lim.hard)}, VmLck ${locked}, CAP_IPC_LOCK ${b.hasCapIpcLock()}, huge ${hp}, max order ${order}`;
 });
 
 // ---------------------------------------------------------------- eventfds

@@ -80,6 +80,7 @@ const SIGNATURES: Record<string, Shape[]> = {
   addressOf: ['arrayBuffer'],
   pageSize: [],
   hugePageSize: [],
+  maxPageOrder: [],
   getMemlockLimit: [],
   vmLockedBytes: [],
   hasCapIpcLock: [],
