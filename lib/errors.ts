@@ -187,6 +187,21 @@ export class WindowLimitError extends VfioError {
   }
 }
 
+/**
+ * A window whose TCE table the kernel cannot allocate: each level is one contiguous block,
+ * and the page allocator has none that large. The kernel charges the table to locked_vm
+ * before allocating it and does not give the charge back when the allocation fails: it
+ * stays until the process exits. `strandedBytes` is that charge (0 when the library refused
+ * before asking the kernel).
+ */
+export class TceTableAllocationError extends VfioError {
+  readonly strandedBytes: bigint;
+  constructor(message: string, strandedBytes = 0n) {
+    super('ERR_VFIO_TCE_TABLE_ALLOCATION', message);
+    this.strandedBytes = strandedBytes;
+  }
+}
+
 /** Removing a window that still has live mappings. */
 export class WindowInUseError extends VfioError {
   constructor(message: string) {

@@ -32,6 +32,7 @@ export {
   memlockReport,
   readMemlockStatus,
   registrationBytes,
+  tceLevelBytes,
   tceTableBytes,
   ulimitKiBFor,
   v1EnableBytes,

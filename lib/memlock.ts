@@ -50,9 +50,7 @@ export function tceTableBytes(
   const entriesShift = log2(windowSize) - pageShift;
   let tceTableSize = 1n << BigInt(entriesShift + 3);
   if (tceTableSize < 0x1000n) tceTableSize = 0x1000n;
-  const levelShift = Math.ceil(entriesShift / levels) + 3;
-  let directTableSize = 1n << BigInt(levelShift);
-  if (directTableSize < systemPageSize) directTableSize = systemPageSize;
+  const directTableSize = tceLevelBytes(pageShift, windowSize, levels, systemPageSize);
   let bytes = 0n;
   for (let level = levels; level > 0; level -= 1) {
     bytes += alignUp(tceTableSize, directTableSize);
@@ -60,6 +58,30 @@ export function tceTableBytes(
     if (tceTableSize < directTableSize) tceTableSize = directTableSize;
   }
   return bytes * 2n;
+}
+
+/**
+ * Bytes of one level of a TCE table (its direct tables): the kernel allocates each as one
+ * physically contiguous block, which fails beyond the page allocator's largest order.
+ */
+export function tceLevelBytes(
+  pageShift: number,
+  windowSize: bigint,
+  levels: number,
+  systemPageSize: bigint,
+): bigint {
+  const entriesShift = log2(windowSize) - pageShift;
+  const levelBytes = 1n << BigInt(Math.ceil(entriesShift / levels) + 3);
+  return levelBytes < systemPageSize ? systemPageSize : levelBytes;
+}
+
+/** The largest block the kernel's page allocator gives (pageSize << MAX_PAGE_ORDER), or null. */
+export function largestContiguousBlock(
+  binding: NativeBinding,
+  systemPageSize: bigint,
+): bigint | null {
+  const order = binding.maxPageOrder();
+  return order < 0 ? null : systemPageSize << BigInt(order);
 }
 
 /** Registering memory pins and charges every page of it. */

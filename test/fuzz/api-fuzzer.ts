@@ -11,6 +11,7 @@ import {
   ForkedProcessError,
   Group,
   Sysfs,
+  TceTableAllocationError,
   parseBdf,
   type Device,
   type Mapping,
@@ -49,6 +50,8 @@ export interface ApiFuzzEnv {
   checkBooks?: (
     containers: readonly Container[],
     defaultWindow: (c: Container) => DefaultWindowState,
+    /** Charges the kernel kept after failed window creations (TceTableAllocationError). */
+    strandedBytes: bigint,
   ) => string | null;
   /** A sysfs root the fuzzer may write to (a fake tree); undefined: no sysfs writes. */
   sysfsRoot?: string;
@@ -78,6 +81,8 @@ export class ApiFuzzer {
   private readonly regions: Region[] = [];
   private readonly mappings: Mapping[] = [];
   private readonly windows: Window[] = [];
+  /** Locked memory the kernel kept after failed window creations: it stays until exit. */
+  strandedBytes = 0n;
   private readonly pending: Promise<void>[] = [];
   private readonly defaultWindow = new WeakMap<Container, DefaultWindowState>();
   private readonly page: bigint;
@@ -145,6 +150,7 @@ export class ApiFuzzer {
     } catch (error) {
       this.tally.error(op.name, error);
       this.noteFailure(op.name);
+      if (error instanceof TceTableAllocationError) this.strandedBytes += error.strandedBytes;
       return;
     }
     if (result instanceof Promise) {
@@ -218,7 +224,11 @@ export class ApiFuzzer {
   /** Waits for every async call, then holds the books against the kernel. */
   private async quiesce(): Promise<void> {
     while (this.pending.length > 0) await Promise.all(this.pending.splice(0));
-    const problem = this.env.checkBooks?.(this.openContainers(), (c) => this.windowState(c));
+    const problem = this.env.checkBooks?.(
+      this.openContainers(),
+      (c) => this.windowState(c),
+      this.strandedBytes,
+    );
     if (problem) this.tally.fail('books', problem);
   }
 

@@ -102,7 +102,7 @@ export function fakeEnv(kernel: FakeKernel, sysfsRoot?: string): ApiFuzzEnv {
     },
     kernelState: () =>
       new Map(kernel.containerFds().map((fd) => [fd, stringify(kernel.inspect(fd))])),
-    checkBooks(containers: readonly Container[], defaultWindow) {
+    checkBooks(containers: readonly Container[], defaultWindow, strandedBytes) {
       for (const c of containers) {
         const problem = fakeBooksProblem(kernel, c, defaultWindow(c));
         if (problem) return problem;
@@ -113,6 +113,7 @@ export function fakeEnv(kernel: FakeKernel, sysfsRoot?: string): ApiFuzzEnv {
         if (!open.has(fd)) return `container fd ${fd} is open in the kernel, closed in the library`;
         total += kernel.inspect(fd)?.locked ?? 0n;
       }
+      total += strandedBytes;
       return total === kernel.locked ? null : `${kernel.locked - total} bytes locked by nobody`;
     },
   };

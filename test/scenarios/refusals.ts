@@ -16,6 +16,7 @@ import {
   RegionInUseError,
   RegionNotFoundError,
   RegionOverlapError,
+  TceTableAllocationError,
   WindowInUseError,
   WindowLimitError,
 } from '../../lib';
@@ -225,6 +226,24 @@ export function refusalScenarios(getEnv: () => ScenarioEnv): void {
       () => container.createWindow({ pageSize: 65536, size: 1n << 32n }),
       WindowLimitError,
     );
+  });
+
+  it('refuses a window whose TCE table level the kernel cannot allocate (it would keep the charge)', function () {
+    // Twice the largest block the page allocator gives, in one level of 4K pages.
+    const largest = BigInt(env.binding.pageSize()) << BigInt(env.binding.maxPageOrder());
+    const size = ((largest * 2n) / 8n) * 4096n;
+    const locked = env.binding.vmLockedBytes();
+    const err = assertRefusedBeforeKernel(
+      calls,
+      () => container.createWindow({ pageSize: 4096, size }),
+      TceTableAllocationError,
+    );
+    assert.equal((err as TceTableAllocationError).strandedBytes, 0n);
+    assert.match(err.message, /use levels: 2 or more/);
+    assert.equal(env.binding.vmLockedBytes(), locked);
+    const window = container.createWindow({ pageSize: 4096, size, levels: 2 });
+    assert.equal(window.levels, 2);
+    window.remove();
   });
 
   it('refuses to remove a window with live mappings', function () {

@@ -14,6 +14,8 @@ export interface FakeKernelOptions {
   ioda2?: boolean;
   /** Groups that exist and whether they are viable. */
   groups?: Record<number, { viable: boolean; devices?: string[] }>;
+  /** MAX_PAGE_ORDER (-1: /proc/buddyinfo unreadable); default 16 MiB blocks, as the guests. */
+  maxPageOrder?: number;
 }
 
 function fail(code: string, errno: number, ioctl?: string): never {
@@ -101,6 +103,12 @@ export class FakeKernel {
   capIpcLock: boolean;
   readonly ioda2: boolean;
   readonly groups: Record<number, { viable: boolean; devices?: string[] }>;
+  readonly maxPageOrder: number;
+  /**
+   * Fail the next TCE table allocation as a fragmented page allocator would, with the
+   * kernel's charge left behind.
+   */
+  failNextTableAllocation = false;
   /** Every ioctl issued, by name, in order. */
   readonly ioctls: string[] = [];
   locked = 0n;
@@ -123,6 +131,7 @@ export class FakeKernel {
     this.memlockLimit = options.memlockLimit ?? (1n << 64n) - 1n;
     this.capIpcLock = options.capIpcLock ?? false;
     this.ioda2 = options.ioda2 ?? true;
+    this.maxPageOrder = options.maxPageOrder ?? Math.log2((16 * 1024 * 1024) / this.pageSize);
     this.groups = options.groups ?? {
       0: { viable: true },
       1: { viable: true },
@@ -346,6 +355,17 @@ export class FakeKernel {
         if (c.windows.length >= 2) err('ENOSPC', ioctl);
         const bytes = tableBytes(pageShift, windowSize);
         charge(c, bytes, ioctl);
+        // pnv_pci_ioda2_table_alloc_pages: the entries split evenly over the levels, each
+        // level one block of 2^(entries shift / levels, rounded up) entries of 8 bytes.
+        const entriesShift = Math.log2(Number(windowSize)) - pageShift;
+        const levelShift = Math.max(Math.ceil(entriesShift / levels) + 3, Math.log2(k.pageSize));
+        const levelTooLarge = levelShift > Math.log2(k.pageSize) + k.maxPageOrder;
+        if (levelTooLarge || k.failNextTableAllocation) {
+          // The kernel's bug: the charge stays with the process (c.lockedByMe is the container's).
+          k.failNextTableAllocation = false;
+          c.lockedByMe -= bytes;
+          err('ENOMEM', ioctl);
+        }
         const start = c.windows.some((w) => w.start === 0n) ? 0x0800000000000000n : 0n;
         c.windows.push({ start, size: windowSize, shift: pageShift, tableBytes: bytes });
         return start;
@@ -454,6 +474,7 @@ export class FakeKernel {
         return b.address;
       },
       pageSize: () => k.pageSize,
+      maxPageOrder: () => k.maxPageOrder,
       hugePageSize: () => 16 * 1024 * 1024,
       getMemlockLimit: () => ({ soft: k.memlockLimit, hard: k.memlockLimit }),
       setMemlockLimit(soft) {

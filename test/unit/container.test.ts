@@ -13,6 +13,7 @@ import {
   NotRegisteredError,
   OperationPendingError,
   RegionOverlapError,
+  TceTableAllocationError,
 } from '../../lib';
 import { FakeKernel } from '../support/fake-binding';
 import { spyBinding } from '../support/spy-binding';
@@ -280,6 +281,29 @@ describe('container against the fake kernel', function () {
     assert.throws(() => buffer.bytes(), /closed/);
     buffer.free();
     c.close();
+  });
+
+  it('a window table the kernel fails to allocate: the charge it strands is named, and memlock still adds up', function () {
+    const c = openV2();
+    kernel.failNextTableAllocation = true; // as a fragmented page allocator would
+    const cost = c.windowCost(65536, 1n << 32n);
+    const before = kernel.locked;
+    assert.throws(
+      () => c.createWindow({ pageSize: 65536, size: 1n << 32n }),
+      (e: unknown) =>
+        e instanceof TceTableAllocationError &&
+        e.strandedBytes === cost &&
+        /left \d+ bytes charged to locked memory until this process exits/.test(e.message),
+    );
+    const defaultTable = c.windowCost(4096, 0x80000000n);
+    assert.equal(
+      kernel.locked - before,
+      defaultTable + cost,
+      'the default window and the stranded table',
+    );
+    assert.equal(c.memlock().locked, kernel.locked, 'the status reads what the kernel charged');
+    c.close();
+    assert.equal(kernel.locked - before, cost, 'stranded until the process exits');
   });
 
   it('registers caller-owned memory with its backing page size', function () {

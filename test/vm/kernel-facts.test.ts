@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nativeBinding, type NativeError } from '../../lib';
+import { tceTableBytes } from '../../lib/memlock';
 import { guest, vmLocked } from './guest';
 
 const b = nativeBinding();
@@ -439,6 +440,24 @@ describe('kernel facts (raw binding, real kernel)', function () {
       assert.equal(
         outcome(() => b.spaprTceRemove(fd, start)),
         'EINVAL',
+      );
+    });
+
+    it('a table level beyond the largest page-allocator block: ENOMEM, and the table stays charged until exit (the library must refuse it)', function () {
+      const r = leakyFact('window-level-too-large');
+      const windowSize = BigInt(r.windowSize);
+      const table = tceTableBytes(12, windowSize, 1, page);
+      assert.equal(BigInt(r.largestBlock), 16n * MiB, 'MAX_PAGE_ORDER allows 16 MiB blocks');
+      assert.equal(r.create, 'ENOMEM');
+      assert.equal(
+        BigInt(r.lockedAfterCreate) - BigInt(r.lockedBefore),
+        table,
+        'the failed create charged the whole table',
+      );
+      assert.equal(
+        BigInt(r.lockedAfterClose) - BigInt(r.lockedAtStart),
+        table,
+        'after close the charge is still there: stranded until exit',
       );
     });
 

@@ -17,12 +17,13 @@ async function main(): Promise<void> {
   const b = nativeBinding();
   const lockedAtStart = b.vmLockedBytes();
   let started = Date.now();
-  const api = await new ApiFuzzer(
+  const apiFuzzer = new ApiFuzzer(
     new Random(seed),
     kernelEnv(groups),
     seed,
     'public API, real kernel',
-  ).run(Number(apiText));
+  );
+  const api = await apiFuzzer.run(Number(apiText));
   const apiMs = Date.now() - started;
   const lockedAfterApi = b.vmLockedBytes();
 
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     },
     lockedAtStart: lockedAtStart.toString(),
     lockedAfterApi: lockedAfterApi.toString(),
+    strandedBytes: apiFuzzer.strandedBytes.toString(),
   };
   console.log(`FUZZ_RESULT ${JSON.stringify(out)}`);
 }
