@@ -21,6 +21,11 @@ export const LEDGER_OPS = [
   'translate',
 ] as const;
 export type LedgerOp = (typeof LEDGER_OPS)[number];
+/**
+ * The baseline of the same run: a JS Map lookup of the same records at the same places. A
+ * hash table does not grow with its size; what it shows growing is the memory (caches, TLB).
+ */
+export const BASELINE_OP = 'baseline: Map.get of the same records';
 
 /**
  * N live one-page regions two pages apart (region i at BASE + 2i pages) and N live
@@ -75,8 +80,9 @@ function indexes(n: number, count: number, access: Access): Uint32Array {
  * The live count stays N: a register (or map) into a gap is undone in the same iteration,
  * so those two are measured as a pair; the checks and translate change nothing.
  */
-function measure(n: number, access: Access): Record<LedgerOp, number> {
+function measure(n: number, access: Access): Record<LedgerOp | typeof BASELINE_OP, number> {
   const { ledger, mappings } = populate(n);
+  const byFirst = new Map(mappings.map((m) => [m.first, m]));
   // The previous repeat's 100,000-entry ledger is garbage now: collect it before timing, or
   // its major GC lands inside this repeat's operations and is counted as the tree's cost.
   collectGarbage();
@@ -111,6 +117,9 @@ function measure(n: number, access: Access): Record<LedgerOp, number> {
     translate: time((k) => {
       if (!ledger.translate(mappings[order[k]].iova + 64n)) throw new Error('translate');
     }),
+    [BASELINE_OP]: time((k) => {
+      if (byFirst.get(2 * order[k])?.iova === undefined) throw new Error('baseline');
+    }),
   };
 }
 
@@ -132,6 +141,7 @@ export interface LedgerAccessResult {
   nsPerOp: Record<LedgerOp, number[]>;
   /** Cost at the largest size over the cost at the smallest, by operation. */
   growth: Record<LedgerOp, number>;
+  baseline: { nsPerOp: number[]; growth: number };
 }
 
 export interface LedgerResult {
@@ -146,21 +156,26 @@ function run(access: Access): LedgerAccessResult {
     LedgerOp,
     number[]
   >;
+  const baseline: number[] = [];
   for (const n of SIZES) {
-    const runs: Record<LedgerOp, number>[] = [];
+    const runs: Record<LedgerOp | typeof BASELINE_OP, number>[] = [];
     for (let r = 0; r < REPEATS; r += 1) runs.push(measure(n, access));
     for (const op of LEDGER_OPS) nsPerOp[op].push(median(runs.map((x) => x[op])));
+    baseline.push(median(runs.map((x) => x[BASELINE_OP])));
     console.log(
       `ledger: ${access} access, ${n} live regions and mappings: ` +
         LEDGER_OPS.map((op) => `${op} ${nsPerOp[op][nsPerOp[op].length - 1].toFixed(0)} ns`).join(
           '; ',
-        ),
+        ) +
+        `; ${BASELINE_OP} ${baseline[baseline.length - 1].toFixed(0)} ns`,
     );
   }
-  const growth = Object.fromEntries(
-    LEDGER_OPS.map((op) => [op, nsPerOp[op][SIZES.length - 1] / nsPerOp[op][0]]),
-  ) as Record<LedgerOp, number>;
-  return { nsPerOp, growth };
+  const growthOf = (values: number[]) => values[SIZES.length - 1] / values[0];
+  const growth = Object.fromEntries(LEDGER_OPS.map((op) => [op, growthOf(nsPerOp[op])])) as Record<
+    LedgerOp,
+    number
+  >;
+  return { nsPerOp, growth, baseline: { nsPerOp: baseline, growth: growthOf(baseline) } };
 }
 
 function main(): void {
