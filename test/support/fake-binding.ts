@@ -14,8 +14,10 @@ export interface FakeKernelOptions {
   ioda2?: boolean;
   /** Groups that exist and whether they are viable. */
   groups?: Record<number, { viable: boolean; devices?: string[] }>;
-  /** MAX_PAGE_ORDER (-1: /proc/buddyinfo unreadable); default 16 MiB blocks, as the guests. */
+  /** MAX_PAGE_ORDER; default: 16 MiB blocks, as the guest kernels. */
   maxPageOrder?: number;
+  /** false: /proc/buddyinfo cannot be read (the binding says -1; the kernel's limit stays). */
+  buddyinfo?: boolean;
 }
 
 function fail(code: string, errno: number, ioctl?: string): never {
@@ -104,6 +106,7 @@ export class FakeKernel {
   readonly ioda2: boolean;
   readonly groups: Record<number, { viable: boolean; devices?: string[] }>;
   readonly maxPageOrder: number;
+  readonly buddyinfo: boolean;
   /**
    * Fail the next TCE table allocation as a fragmented page allocator would, with the
    * kernel's charge left behind.
@@ -132,6 +135,7 @@ export class FakeKernel {
     this.capIpcLock = options.capIpcLock ?? false;
     this.ioda2 = options.ioda2 ?? true;
     this.maxPageOrder = options.maxPageOrder ?? Math.log2((16 * 1024 * 1024) / this.pageSize);
+    this.buddyinfo = options.buddyinfo ?? true;
     this.groups = options.groups ?? {
       0: { viable: true },
       1: { viable: true },
@@ -474,7 +478,7 @@ export class FakeKernel {
         return b.address;
       },
       pageSize: () => k.pageSize,
-      maxPageOrder: () => k.maxPageOrder,
+      maxPageOrder: () => (k.buddyinfo ? k.maxPageOrder : -1),
       hugePageSize: () => 16 * 1024 * 1024,
       getMemlockLimit: () => ({ soft: k.memlockLimit, hard: k.memlockLimit }),
       setMemlockLimit(soft) {

@@ -306,6 +306,20 @@ describe('container against the fake kernel', function () {
     assert.equal(kernel.locked - before, cost, 'stranded until the process exits');
   });
 
+  it('a too-large table level where /proc/buddyinfo cannot be read: the kernel refuses, and the error names what it stranded', function () {
+    const blind = new FakeKernel({ pageSize: 4096, buddyinfo: false });
+    const c = openV2(blind.binding());
+    const size = 1n << 34n; // 4K pages in one level: 32 MiB levels, past the 16 MiB blocks
+    const before = blind.locked;
+    assert.throws(
+      () => c.createWindow({ pageSize: 4096, size }),
+      (e: unknown) =>
+        e instanceof TceTableAllocationError && e.strandedBytes === c.windowCost(4096, size),
+    );
+    c.close();
+    assert.equal(blind.locked - before, c.windowCost(4096, size), 'stranded until exit');
+  });
+
   it('registers caller-owned memory with its backing page size', function () {
     const c = openV2(new FakeKernel({ pageSize: 65536 }).binding());
     const window = c.createWindow({ pageSize: 65536, size: 1n << 32n });
