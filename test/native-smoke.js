@@ -918,21 +918,61 @@ checkAsync('registerMemoryAsync on /dev/null rejects with ENOTTY; bad args throw
 });
 
 // ---------------------------------------------------------------- GC and workers
-checkAsync('GC of an unfreed buffer unmaps it (finalizer)', async () => {
+// memfd blocks: each mapping carries its memfd's inode in /proc/self/maps, which no later
+// mapping reuses, while an anonymous range may be mapped again at the same address by
+// whatever runs beside this check (under ASan a reused range once looked unfreed).
+checkAsync('GC of an unfreed buffer unmaps it and closes its memfd (finalizer)', async () => {
+  const inodeAt = (address) => {
+    const range = mapsRange(address);
+    const line = fs
+      .readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${range} `));
+    return line.trim().split(/\s+/)[4];
+  };
+  const mappedInodes = () =>
+    new Set(
+      fs
+        .readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)[4]),
+    );
+  // Inodes of the open fds (an fd number, unlike an inode, is reused at once).
+  const openInodes = () => {
+    const inodes = new Set();
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      try {
+        inodes.add(String(fs.statSync(`/proc/self/fd/${fd}`).ino));
+      } catch {
+        // closed between the listing and the stat
+      }
+    }
+    return inodes;
+  };
   let blocks = [];
   (() => {
     for (let i = 0; i < 4; i++) {
-      const blk = b.allocBuffer(16 * PAGE, i % 2 ? 'memfd' : 'anonymous');
-      blocks.push({ address: blk.address, range: mapsRange(blk.address) });
+      const blk = b.allocBuffer(16 * PAGE, 'memfd');
+      blocks.push({ inode: inodeAt(blk.address) });
     }
   })();
+  assert(
+    blocks.every((x) => openInodes().has(x.inode)),
+    'the memfds are open, with the inodes their mappings show',
+  );
+  assert(
+    blocks.every((x) => x.inode !== '0'),
+    'each memfd mapping shows its inode',
+  );
   let remaining = blocks.length;
-  for (let round = 0; round < 50 && remaining > 0; round++) {
+  for (let round = 0; round < 100 && remaining > 0; round++) {
     gc();
     await sleep(20);
-    remaining = blocks.filter((x) => !mapsGone(x.address, x.range)).length;
+    const mapped = mappedInodes();
+    const open = openInodes();
+    remaining = blocks.filter((x) => mapped.has(x.inode) || open.has(x.inode)).length;
   }
-  eq(remaining, 0, 'mappings left after GC');
+  eq(remaining, 0, 'memfd blocks still mapped or open after GC');
   blocks = [];
 });
 
