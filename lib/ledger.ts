@@ -140,8 +140,17 @@ function isMultiple(granules: number, pageGranules: number): boolean {
   return granules % pageGranules === 0;
 }
 
+/**
+ * The keys are finite numbers (granules): a subtraction orders them. The library's default
+ * comparator also orders strings, NaN and objects, which costs every lookup its type tests
+ * (measured: the ledger's checks with 100,000 entries took about twice as long).
+ */
+function compareGranules(a: number, b: number): number {
+  return a - b;
+}
+
 function newTree<V>(): BTree<number, V> {
-  return new BTree<number, V>();
+  return new BTree<number, V>(undefined, compareGranules);
 }
 
 const scratchPair: [number, unknown] = [0, undefined];
