@@ -3,7 +3,7 @@
 // reference (bench/c/vfio-bench.c, a co-process on its own container and edu group) on the
 // same operations and sizes, interleaving their rounds so that noise hits both, then prints
 // one line `VFIO_BENCH_RESULT {json}` for the host to read.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Container, DmaBuffer, Sysfs, nativeBinding, type Mapping, type Region } from '../lib';
@@ -12,11 +12,18 @@ const MARKER = 'VFIO_BENCH_RESULT';
 /** A C round of at least this long decides how many operations a round does. */
 const TARGET_ROUND_NS = 40_000_000;
 const MAX_OPS = 20_000;
+/**
+ * Rounds per case. Under emulation single rounds vary several-fold (pauses of 10 to 20 ms hit
+ * either side): with 5 to 9 rounds the medians of the same code moved by up to 13% between runs.
+ */
+const ROUNDS = 25;
 /** Pages per round in the batch comparison (one 4K mapping each). */
 const BATCH_PAGES = 512;
 
 type Kind = 'map' | 'register' | 'none';
 type Op = 'noop' | 'map' | 'mapn' | 'register' | 'window';
+/** What the library side can run: the C reference's operations, and variants of them. */
+type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch';
 
 interface Case {
   id: string;
@@ -24,7 +31,6 @@ interface Case {
   kind: Kind;
   size: number;
   op: Op;
-  rounds: number;
   /** Fixed operations per round (no calibration). */
   ops?: number;
 }
@@ -83,8 +89,13 @@ class CReference {
     child.stderr.pipe(process.stderr);
   }
 
-  static async start(binary: string, group: number): Promise<CReference> {
-    const c = new CReference(spawn(binary, [String(group)]));
+  /** On `cpu` when given (the CPU the library's thread is pinned to), through taskset. */
+  static async start(binary: string, group: number, cpu: number | null): Promise<CReference> {
+    const child =
+      cpu === null
+        ? spawn(binary, [String(group)])
+        : spawn('taskset', ['-c', String(cpu), binary, String(group)]);
+    const c = new CReference(child);
     const hello = await c.next();
     if (hello !== 'ready') throw new Error(`C reference: ${hello}`);
     return c;
@@ -142,7 +153,7 @@ class LibrarySubject {
   }
 
   /** Nanoseconds for `ops` operations; variant 'binding' bypasses the library's layers. */
-  run(op: Op | 'map-binding' | 'mapn-batch', ops: number): number {
+  run(op: LibraryOp, ops: number): number {
     const container = this.container;
     const region = this.region as Region;
     const size = this.size;
@@ -192,6 +203,15 @@ class LibrarySubject {
         for (let i = 0; i < ops; i += 1) container.register(buffer).unregister();
         break;
       }
+      case 'register-binding': {
+        const { fd } = container;
+        const { address } = this.buffer as DmaBuffer;
+        for (let i = 0; i < ops; i += 1) {
+          this.binding.registerMemory(fd, address, size);
+          this.binding.unregisterMemory(fd, address, size);
+        }
+        break;
+      }
       case 'window':
         for (let i = 0; i < ops; i += 1) {
           container.removeWindow(
@@ -211,19 +231,17 @@ const CASES: Case[] = [
     kind: 'none',
     size: 0,
     op: 'noop',
-    rounds: 9,
   },
-  { id: 'map-4k', label: 'map+unmap 4 KiB', kind: 'map', size: 4096, op: 'map', rounds: 9 },
-  { id: 'map-64k', label: 'map+unmap 64 KiB', kind: 'map', size: 64 * 1024, op: 'map', rounds: 7 },
-  { id: 'map-1m', label: 'map+unmap 1 MiB', kind: 'map', size: MiB, op: 'map', rounds: 7 },
-  { id: 'map-16m', label: 'map+unmap 16 MiB', kind: 'map', size: 16 * MiB, op: 'map', rounds: 7 },
+  { id: 'map-4k', label: 'map+unmap 4 KiB', kind: 'map', size: 4096, op: 'map' },
+  { id: 'map-64k', label: 'map+unmap 64 KiB', kind: 'map', size: 64 * 1024, op: 'map' },
+  { id: 'map-1m', label: 'map+unmap 1 MiB', kind: 'map', size: MiB, op: 'map' },
+  { id: 'map-16m', label: 'map+unmap 16 MiB', kind: 'map', size: 16 * MiB, op: 'map' },
   {
     id: 'reg-1m',
     label: 'register+unregister 1 MiB',
     kind: 'register',
     size: MiB,
     op: 'register',
-    rounds: 7,
   },
   {
     id: 'reg-64m',
@@ -231,7 +249,6 @@ const CASES: Case[] = [
     kind: 'register',
     size: 64 * MiB,
     op: 'register',
-    rounds: 5,
   },
   {
     id: 'reg-512m',
@@ -239,7 +256,6 @@ const CASES: Case[] = [
     kind: 'register',
     size: 512 * MiB,
     op: 'register',
-    rounds: 5,
   },
   {
     id: 'window',
@@ -247,9 +263,14 @@ const CASES: Case[] = [
     kind: 'none',
     size: 0,
     op: 'window',
-    rounds: 7,
   },
 ];
+
+function caseById(id: string): Case {
+  const found = CASES.find((spec) => spec.id === id);
+  if (!found) throw new Error(`no bench case ${id}`);
+  return found;
+}
 
 function perOp(ns: number, ops: number): string {
   const v = ns / ops;
@@ -272,7 +293,7 @@ async function runCase(
   lib: LibrarySubject,
   c: CReference,
   spec: Case,
-  libOp: Op | 'map-binding' | 'mapn-batch' = spec.op,
+  libOp: LibraryOp = spec.op,
   cOp: Op = spec.op,
 ): Promise<CaseResult> {
   lib.prepare(spec.kind, spec.size);
@@ -283,7 +304,7 @@ async function runCase(
     lib.run(libOp, ops);
     await c.run(cOp, ops);
     const rounds: Round[] = [];
-    for (let r = 0; r < spec.rounds; r += 1) {
+    for (let r = 0; r < ROUNDS; r += 1) {
       let libNs: number;
       let cNs: number;
       // Alternate which side goes first, so that a drift favours neither.
@@ -296,7 +317,7 @@ async function runCase(
       }
       rounds.push({ libNs, cNs });
       console.log(
-        `bench: ${spec.label}: round ${r + 1}/${spec.rounds}, ${ops} ops: library ${perOp(libNs, ops)}/op, ` +
+        `bench: ${spec.label}: round ${r + 1}/${ROUNDS}, ${ops} ops: library ${perOp(libNs, ops)}/op, ` +
           `C ${perOp(cNs, ops)}/op, ratio ${(libNs / cNs).toFixed(3)}`,
       );
     }
@@ -401,6 +422,23 @@ async function eventLoopStall(container: Container, size: number, repeats: numbe
   };
 }
 
+/**
+ * Pins this process's main thread (V8's and libuv's helper threads stay free) to one CPU with
+ * taskset; false when there is no taskset. Measured on the emulated POWER8: the C reference's
+ * map+unmap of 16 MiB, its affinity switched between the two vCPUs every round, took 4.7 to
+ * 5.0 ms on one and 7.2 to 8.0 ms on the other, and which one was slow changed every few
+ * seconds. Unpinned, the medians followed it: library 4.4 ms and C 7.3 ms for 18 rounds, then
+ * 7.1 ms and 4.6 ms.
+ */
+function pinMainThread(cpu: string): boolean {
+  try {
+    execFileSync('taskset', ['-p', '-c', cpu, String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function cpuModel(): string {
   const text = fs.readFileSync('/proc/cpuinfo', 'utf8');
   return /^cpu\s*:\s*(.+)$/m.exec(text)?.[1].trim() ?? os.cpus()[0]?.model ?? 'unknown';
@@ -415,6 +453,15 @@ async function main(): Promise<void> {
     .filter((d) => d.vendor === '1234' && d.device === '11e8' && d.driver === 'vfio-pci');
   if (edu.length < 2) throw new Error('bench needs the two edu devices of the rig on vfio-pci');
   const [libGroup, cGroup] = [edu[0].iommuGroup as number, edu[1].iommuGroup as number];
+  // Both sides on the same CPU (the last), the library's thread and the C program, so that
+  // neither is measured on a slower one; the event-loop watch below runs unpinned, as users do.
+  const cpus = os.cpus().length;
+  const pinnedCpu = cpus > 1 && pinMainThread(String(cpus - 1)) ? cpus - 1 : null;
+  console.log(
+    pinnedCpu === null
+      ? 'bench: no taskset (or one CPU): library and C run where the scheduler puts them'
+      : `bench: the library's main thread and the C reference pinned to CPU ${pinnedCpu}`,
+  );
   const environment = {
     kernel: os.release(),
     pageSize: nativeBinding().pageSize(),
@@ -423,36 +470,29 @@ async function main(): Promise<void> {
     node: process.version,
     libraryGroup: libGroup,
     cGroup,
+    pinnedCpu,
   };
   console.log(`bench: guest ${JSON.stringify(environment)}`);
 
   const container = Container.open();
   container.addGroup(libGroup);
   container.setIommu('v2');
-  const c = await CReference.start(binary, cGroup);
+  const c = await CReference.start(binary, cGroup, pinnedCpu);
   const cases: CaseResult[] = [];
   const wanted = (id: string) => !only || only.includes(id);
   try {
     for (const spec of CASES) {
       if (wanted(spec.id)) cases.push(await runCase(new LibrarySubject(container), c, spec));
     }
-    // Where the library's time goes: the same map+unmap through the raw binding.
-    if (wanted('map-4k-binding')) {
-      cases.push(
-        await runCase(
-          new LibrarySubject(container),
-          c,
-          {
-            id: 'map-4k-binding',
-            label: 'map+unmap 4 KiB, raw binding',
-            kind: 'map',
-            size: 4096,
-            op: 'map',
-            rounds: 7,
-          },
-          'map-binding',
-        ),
-      );
+    // Where the library's time goes: the same work through the raw binding, in this process.
+    const rawBinding: [Case, LibraryOp][] = [
+      [{ ...caseById('map-4k'), id: 'map-4k-binding' }, 'map-binding'],
+      [{ ...caseById('reg-1m'), id: 'reg-1m-binding' }, 'register-binding'],
+    ];
+    for (const [spec, libOp] of rawBinding) {
+      if (!wanted(spec.id)) continue;
+      const raw = { ...spec, label: `${spec.label}, raw binding` };
+      cases.push(await runCase(new LibrarySubject(container), c, raw, libOp));
     }
     // The batch form: BATCH_PAGES one-page maps one by one, in one mapMany, and in C.
     const batchSpec: Case = {
@@ -461,7 +501,6 @@ async function main(): Promise<void> {
       kind: 'map',
       size: BATCH_PAGES * 4096,
       op: 'mapn',
-      rounds: 7,
       ops: BATCH_PAGES,
     };
     if (wanted('mapn')) cases.push(await runCase(new LibrarySubject(container), c, batchSpec));
@@ -478,6 +517,7 @@ async function main(): Promise<void> {
   } finally {
     c.close();
   }
+  if (pinnedCpu !== null) pinMainThread(`0-${cpus - 1}`);
   const stall = wanted('stall') ? await eventLoopStall(container, 512 * MiB, 6) : null;
   container.close();
   console.log(`${MARKER} ${JSON.stringify({ environment, cases, stall })}`);
