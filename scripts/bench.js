@@ -274,7 +274,11 @@ async function main() {
     const e = report.environment;
     console.log(
       `\n${report.machine}; guest kernel ${e.kernel} (${e.pageSize >> 10}K pages), cpu ${e.cpu}, ` +
-        `${e.cpus} vCPUs, Node ${e.node}; ${date.slice(0, 10)}:\n\n${vmTables(report)}`,
+        `${e.cpus} vCPUs, Node ${e.node}` +
+        (e.pinnedCpu === null
+          ? ''
+          : `, the library's thread and the C reference on vCPU ${e.pinnedCpu}`) +
+        `; ${date.slice(0, 10)}:\n\n${vmTables(report)}`,
     );
   }
 }
