@@ -152,7 +152,7 @@ class LibrarySubject {
     this.buffer = null;
   }
 
-  /** Nanoseconds for `ops` operations; variant 'binding' bypasses the library's layers. */
+  /** Nanoseconds for `ops` operations; the '-binding' variants bypass the library's layers. */
   run(op: LibraryOp, ops: number): number {
     const container = this.container;
     const region = this.region as Region;

@@ -143,7 +143,7 @@ function isMultiple(granules: number, pageGranules: number): boolean {
 /**
  * The keys are finite numbers (granules): a subtraction orders them. The library's default
  * comparator also orders strings, NaN and objects, which costs every lookup its type tests
- * (measured: the ledger's checks with 100,000 entries took about twice as long).
+ * (measured: the ledger's ascending checks with 100,000 entries took about twice as long).
  */
 function compareGranules(a: number, b: number): number {
   return a - b;
