@@ -17,6 +17,7 @@ import {
   NotRegisteredError,
   OperationPendingError,
   PageSizeError,
+  RegionOverlapError,
   TceTableAllocationError,
   VfioUnavailableError,
   WindowLimitError,
@@ -457,6 +458,7 @@ export class Container extends Handle {
     callNative(
       () => `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
       () => this.binding.registerMemory(this.fd, request.address, request.size),
+      (native) => classifyRegistrationFailure(native, request.address, request.size),
     );
     return this.recordRegion(request);
   }
@@ -476,8 +478,10 @@ export class Container extends Handle {
     options?: CallerOwnedMemoryOptions,
   ): Region {
     const request = this.callerOwnedRequest(address, size, options);
-    callNative(`registering ${hex(request.size)} bytes at ${hex(request.address)}`, () =>
-      this.binding.registerMemory(this.fd, request.address, request.size),
+    callNative(
+      `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
+      () => this.binding.registerMemory(this.fd, request.address, request.size),
+      (native) => classifyRegistrationFailure(native, request.address, request.size),
     );
     return this.recordRegion(request);
   }
@@ -864,6 +868,7 @@ export class Container extends Handle {
         await callNativeAsync(
           `registering ${hex(block.size)} bytes at ${hex(block.address)} (of ${hex(request.size)} at ${hex(request.address)})`,
           () => this.binding.registerMemoryAsync(this.fd, block.address, block.size),
+          (native) => classifyRegistrationFailure(native, block.address, block.size),
         );
         done.push(block);
         this.pendingLockBytes -= block.size;
@@ -1012,6 +1017,28 @@ export class Container extends Handle {
     }
     return mapping.record;
   }
+}
+
+/**
+ * EINVAL for a registration the container's books allowed (aligned, no overlap in this
+ * container). The kernel keeps one list of registrations per process, not per container: it
+ * shares a range registered again with exactly the same address and size, and refuses one
+ * that overlaps it otherwise (measured on 6.12, two containers in one process: EINVAL, and
+ * no locked memory charged). Another container of this process registered that memory,
+ * perhaps on another thread, or in blocks by an async registration.
+ */
+function classifyRegistrationFailure(
+  native: NativeError,
+  address: bigint,
+  size: bigint,
+): Error | undefined {
+  if (native.code !== 'EINVAL') return undefined;
+  return new RegionOverlapError(
+    `[${hex(address)}, ${hex(address + size)}) overlaps memory that another container of this ` +
+      'process registered with a different address or size: the kernel keeps one list of ' +
+      'registrations per process and shares only identical ranges (it says EINVAL); register ' +
+      'exactly the same range in both containers, or memory that does not overlap',
+  );
 }
 
 /** [offset, offset+size) of a block, checked to lie inside it. */

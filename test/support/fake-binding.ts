@@ -282,7 +282,14 @@ export class FakeKernel {
         if (vaddr % page || size % page) err('EINVAL', ioctl);
         if (size === 0n) err('ENOMEM', ioctl);
         if (c.regions.get(vaddr) === size) err('EBUSY', ioctl);
-        for (const [a, s] of c.regions) if (a < vaddr + size && vaddr < a + s) err('EINVAL', ioctl);
+        // One list per process (mm), as the kernel keeps it: another container's identical
+        // range is shared, any other overlap is EINVAL.
+        for (const other of k.containers.values()) {
+          for (const [a, s] of other.regions) {
+            const identical = other !== c && a === vaddr && s === size;
+            if (!identical && a < vaddr + size && vaddr < a + s) err('EINVAL', ioctl);
+          }
+        }
         charge(c, size, ioctl);
         c.regions.set(vaddr, size);
       },

@@ -94,6 +94,32 @@ describe('container against the fake kernel', function () {
     c.close();
   });
 
+  it("types the kernel's EINVAL for memory another container registered otherwise", async function () {
+    const binding = kernel.binding();
+    const c0 = openV2(binding);
+    const c1 = Container.open({ binding });
+    c1.addGroup(1);
+    c1.setIommu('v2');
+    const buffer = DmaBuffer.allocate(4 * 65536, { binding });
+    c0.register(buffer);
+    const byAnotherContainer = (error: unknown) =>
+      error instanceof RegionOverlapError &&
+      /another container of this process/.test(error.message);
+    // c1's own books are empty: only the kernel's one list per process can refuse these.
+    assert.throws(() => c1.register(buffer, { offset: 65536, size: 65536 }), byAnotherContainer);
+    assert.throws(
+      () => c1.registerCallerOwnedMemory(buffer.address, 2 * 65536),
+      byAnotherContainer,
+    );
+    await assert.rejects(c1.registerAsync(buffer, { size: 2 * 65536 }), byAnotherContainer);
+    assert.equal(c1.regions().length, 0);
+    // Exactly the same range is shared, as the kernel shares it.
+    c1.register(buffer).unregister();
+    c1.close();
+    c0.close();
+    buffer.free();
+  });
+
   describe('memlock prediction (non-root, 8 MiB limit)', function () {
     beforeEach(function () {
       kernel.memlockLimit = 8n * MiB;

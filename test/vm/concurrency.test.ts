@@ -10,6 +10,7 @@ import {
   Edu,
   NotRegisteredError,
   OperationPendingError,
+  RegionOverlapError,
   type Mapping,
   type Region,
 } from '../../lib';
@@ -80,6 +81,16 @@ describe('concurrency (real kernel)', function () {
       // The same range in two containers is one pin in the mm.
       assert.equal(vmLocked() - start, booked([c0, c1]));
       assert.equal(booked([c0, c1]), MiB + 2n * MiB + 16n * MiB);
+      // Part of c1's range from c0, which has none of it in its books: the kernel's one list
+      // per process refuses it (EINVAL), charging nothing.
+      assert.throws(
+        () => c0.register(own, { offset: MiB, size: MiB }),
+        (error: unknown) =>
+          error instanceof RegionOverlapError &&
+          /another container of this process/.test(error.message),
+      );
+      assert.equal(vmLocked() - start, booked([c0, c1]));
+      assert.equal(c0.regions().length, 1);
       shared.bytes().fill(0x5a, 0, 2000);
       await edu0.toDevice(0x100000n, 2000);
       await edu1.toDevice(0x500000n, 2000);
