@@ -454,13 +454,7 @@ export class Container extends Handle {
 
   /** Registers (pins) a library-owned buffer, or part of it. v2 only. */
   register(buffer: DmaBuffer, options?: RegisterOptions): Region {
-    const request = this.registrationRequest(buffer, options);
-    callNative(
-      () => `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
-      () => this.binding.registerMemory(this.fd, request.address, request.size),
-      (native) => classifyRegistrationFailure(native, request.address, request.size),
-    );
-    return this.recordRegion(request);
+    return this.registerNow(this.registrationRequest(buffer, options));
   }
 
   /** register() on the libuv pool: pinning gigabytes takes seconds. */
@@ -477,13 +471,7 @@ export class Container extends Handle {
     size: bigint | number,
     options?: CallerOwnedMemoryOptions,
   ): Region {
-    const request = this.callerOwnedRequest(address, size, options);
-    callNative(
-      `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
-      () => this.binding.registerMemory(this.fd, request.address, request.size),
-      (native) => classifyRegistrationFailure(native, request.address, request.size),
-    );
-    return this.recordRegion(request);
+    return this.registerNow(this.callerOwnedRequest(address, size, options));
   }
 
   async registerCallerOwnedMemoryAsync(
@@ -846,6 +834,16 @@ export class Container extends Handle {
     record.handle = region;
     buffer?.hold();
     return region;
+  }
+
+  /** One VFIO_IOMMU_SPAPR_REGISTER_MEMORY of a checked request, then its books. */
+  private registerNow(request: RegistrationRequest): Region {
+    callNative(
+      () => `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
+      () => this.binding.registerMemory(this.fd, request.address, request.size),
+      (native) => classifyRegistrationFailure(native, request.address, request.size),
+    );
+    return this.recordRegion(request);
   }
 
   private async registerInBackground(request: RegistrationRequest): Promise<Region> {
