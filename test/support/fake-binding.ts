@@ -283,7 +283,8 @@ export class FakeKernel {
         if (size === 0n) err('ENOMEM', ioctl);
         if (c.regions.get(vaddr) === size) err('EBUSY', ioctl);
         // One list per process (mm), as the kernel keeps it: another container's identical
-        // range is shared, any other overlap is EINVAL.
+        // range is accepted, any other overlap is EINVAL. (The kernel charges an identical
+        // range once; this fake charges each container that registers it.)
         for (const other of k.containers.values()) {
           for (const [a, s] of other.regions) {
             const identical = other !== c && a === vaddr && s === size;
