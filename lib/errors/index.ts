@@ -1,0 +1,4 @@
+// Every error the library throws, by concern; each class has a stable `code`.
+export * from './base';
+export * from './host';
+export * from './iommu';
