@@ -4,6 +4,10 @@
 // prints one closing line `N passed, N failed` summing every suite it ran.
 //
 //   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9]
+//                        [--files GLOB,GLOB] [--grep PATTERN]
+//
+// --files and --grep narrow a run while developing (mocha's spec globs relative to dist/test,
+// e.g. `vm/dma.test.js`; mocha's --grep); the full command runs everything.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -11,16 +15,18 @@ const path = require('node:path');
 const { run, runForMarker } = require('./lib/run');
 
 function parseArgs(argv) {
-  const options = { host: true, vm: true, kernels: null, machine: null };
+  const options = { host: true, vm: true, kernels: null, machine: null, files: null, grep: null };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--host-only') options.vm = false;
     else if (arg === '--vm-only') options.host = false;
     else if (arg === '--kernel') options.kernels = String(argv[++i]).split(',');
     else if (arg === '--machine') options.machine = String(argv[++i]);
+    else if (arg === '--files') options.files = String(argv[++i]).split(',');
+    else if (arg === '--grep') options.grep = String(argv[++i]);
     else {
       console.error(
-        `test: unknown argument ${arg}\nusage: node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9]`,
+        `test: unknown argument ${arg}\nusage: node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9] [--files GLOB,GLOB] [--grep PATTERN]`,
       );
       process.exit(2);
     }
@@ -55,14 +61,22 @@ async function runSuite(name, command, args) {
   return { name, result, code };
 }
 
-const MOCHA_ARGS = (files, timeout) => [
+const MOCHA_ARGS = (files, timeout, options) => [
   'node_modules/mocha/bin/mocha.js',
   '--reporter',
   'dist/test/support/summary-reporter.js',
   '--timeout',
   String(timeout),
+  ...(options.grep === null ? [] : ['--grep', options.grep]),
   ...files,
 ];
+
+/** The spec files of a suite: its default glob, or the --files narrowing of that suite. */
+function specFiles(options, suite, fallback) {
+  if (options.files === null) return [fallback];
+  const mine = options.files.filter((f) => f.startsWith(`${suite}/`));
+  return mine.length > 0 ? mine.map((f) => `dist/test/${f}`) : [fallback];
+}
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
@@ -83,7 +97,11 @@ async function main() {
       'host suite: unit tests (ledger, memlock, errors, arguments, fake kernel, addon on this host)',
     );
     outcomes.push(
-      await runSuite('host', process.execPath, MOCHA_ARGS(['dist/test/unit/**/*.test.js'], 20000)),
+      await runSuite(
+        'host',
+        process.execPath,
+        MOCHA_ARGS(specFiles(options, 'unit', 'dist/test/unit/**/*.test.js'), 20000, options),
+      ),
     );
   }
 
@@ -95,7 +113,10 @@ async function main() {
       run('bash', ['scripts/rig/payload.sh', payload]);
       for (const [machine, kernel] of options.configurations) {
         step(`VM suite on ${machine}, ${kernel} kernel: the real kernel, through the library`);
-        const mocha = ['node', ...MOCHA_ARGS(['dist/test/vm/*.test.js'], 300000)];
+        const mocha = [
+          'node',
+          ...MOCHA_ARGS(specFiles(options, 'vm', 'dist/test/vm/*.test.js'), 300000, options),
+        ];
         outcomes.push(
           await runSuite(`vm-${machine}-${kernel}`, 'bash', [
             'scripts/rig/run-vm.sh',
