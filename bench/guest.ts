@@ -6,7 +6,8 @@
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { Container, DmaBuffer, Sysfs, nativeBinding, type Mapping, type Region } from '../lib';
+import { Container, DmaBuffer, Sysfs, type Mapping, type Region } from '../lib';
+import { nativeBinding } from '../lib/binding';
 
 const MARKER = 'VFIO_BENCH_RESULT';
 /** A C round of at least this long decides how many operations a round does. */

@@ -6,7 +6,8 @@
 // `vfio-spapr selftest` runs too; this program prints them.
 //
 //   node dist/examples/dma-round-trip.js [BDF]     (default: the first edu device on vfio-pci)
-import { eduDmaRoundTrip, VfioError } from '../lib';
+import { VfioError } from '../lib';
+import { eduDmaRoundTrip } from '../lib/drivers';
 
 /** Runs the round trip, printing each step through `log`; resolves true when the bytes match. */
 export async function dmaRoundTrip(

@@ -10,7 +10,8 @@
 //
 //   node dist/examples/memfd-guest-ram.js [BDF]   (an edu device with a 64-bit DMA mask)
 import * as fs from 'node:fs';
-import { Container, DmaBuffer, Edu, PageSizeError, findEduDevice } from '../lib';
+import { Container, DmaBuffer, PageSizeError } from '../lib';
+import { Edu, findEduDevice } from '../lib/drivers';
 
 const GUEST_RAM = 1 << 20; // 1 MiB of "guest RAM"
 const WINDOW_SIZE = 1n << 30n; // the window a pseries guest would ask for, scaled down

@@ -4,7 +4,8 @@
 // group per container: addGroup then throws GroupLimitError.)
 //
 //   node dist/examples/two-groups.js BDF BDF    (default: the first two edu devices on vfio-pci)
-import { Container, DmaBuffer, Edu, EDU_DEVICE, EDU_VENDOR, Sysfs } from '../lib';
+import { Container, DmaBuffer, Sysfs } from '../lib';
+import { Edu, EDU_DEVICE, EDU_VENDOR } from '../lib/drivers';
 
 const IOVA = 0x400000n;
 const COUNT = 2000;

@@ -1,4 +1,5 @@
-// The public API: re-exports only.
+// The public API: re-exports only. The raw addon (`vfio-spapr/native`) and the test-device
+// drivers (`vfio-spapr/drivers`) are subpath exports of their own, outside what is supported here.
 export { Container } from './container';
 export type {
   CallerOwnedMemoryOptions,
@@ -47,13 +48,4 @@ export {
   type PciDeviceInfo,
   type SysfsOptions,
 } from './sysfs';
-export { Edu, EDU_BUFFER, EDU_DEVICE, EDU_MAX_TRANSFER, EDU_VENDOR } from './edu';
-export {
-  eduDmaRoundTrip,
-  findEduDevice,
-  type EduDevice,
-  type RoundTripOptions,
-  type RoundTripResult,
-} from './edu-round-trip';
 export * from './errors';
-export { nativeBinding, type NativeBinding, type NativeError } from './binding';

@@ -1,6 +1,6 @@
 // What a command runs against: where it writes, which binding and which sysfs, /proc and
 // state directory it uses. The defaults are the real ones; unit tests pass fakes.
-import type { NativeBinding } from '../index';
+import type { NativeBinding } from '../binding';
 
 export interface CliContext {
   /** Writes one line (or block) of output for the user or the script. */

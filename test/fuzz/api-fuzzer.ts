@@ -16,10 +16,10 @@ import {
   type Device,
   type Mapping,
   type MmioRegion,
-  type NativeBinding,
   type Region,
   type Window,
 } from '../../lib';
+import { type NativeBinding } from '../../lib/binding';
 import { hostile } from './hostile';
 import type { Random } from './random';
 import { Tally, describeError, publicErrorCode } from './tally';

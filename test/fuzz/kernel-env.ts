@@ -1,7 +1,8 @@
 // The API fuzzer's environment on a real kernel: the books of the open containers held
 // against VmLck. A registration is charged once per process however many containers hold it
 // (the kernel's mm keeps one pin); each container's windows are charged their TCE tables.
-import { nativeBinding, type Container } from '../../lib';
+import { type Container } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 import type { ApiFuzzEnv, DefaultWindowState } from './api-fuzzer';
 
 /** Every total VmLck may show for these books (a default window in state 'unknown' may exist). */

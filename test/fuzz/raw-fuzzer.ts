@@ -5,7 +5,7 @@
 // addon fds it opened itself (or numbers that are surely closed), so it cannot close or write
 // to the test runner's own descriptors.
 import * as fs from 'node:fs';
-import type { NativeBinding } from '../../lib';
+import type { NativeBinding } from '../../lib/binding';
 import { detachedArrayBuffer, detachedView, hostile } from './hostile';
 import type { Random } from './random';
 import { Tally, nativeErrorCode } from './tally';

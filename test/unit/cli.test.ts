@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { NativeError } from '../../lib';
+import type { NativeError } from '../../lib/binding';
 import type { CliContext } from '../../lib/cli/context';
 import { FakeKernel } from '../support/fake-binding';
 import { EDU, FakeSysfs, NVME, fakeProc } from '../support/fake-sysfs';

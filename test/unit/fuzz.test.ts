@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { nativeBinding } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 import { FakeKernel } from '../support/fake-binding';
 import { ApiFuzzer } from '../fuzz/api-fuzzer';
 import { fakeEnv } from '../fuzz/fake-env';

@@ -12,10 +12,9 @@ import {
   NotRegisteredError,
   OutsideWindowError,
   VfioSystemError,
-  type NativeBinding,
-  type NativeError,
   type Region,
 } from '../../lib';
+import { type NativeBinding, type NativeError } from '../../lib/binding';
 import { FakeKernel } from '../support/fake-binding';
 import { spyBinding } from '../support/spy-binding';
 import { assertRefusedBeforeKernel } from '../scenarios/refusals';

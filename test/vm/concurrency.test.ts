@@ -7,13 +7,13 @@ import { Worker } from 'node:worker_threads';
 import {
   Container,
   DmaBuffer,
-  Edu,
   NotRegisteredError,
   OperationPendingError,
   RegionOverlapError,
   type Mapping,
   type Region,
 } from '../../lib';
+import { Edu } from '../../lib/drivers';
 import { possibleLockedBytes } from '../fuzz/kernel-env';
 import { guest, vmLocked } from './guest';
 

@@ -1,8 +1,9 @@
 // DMA end to end through the library: register a DmaBuffer, map it, program edu through its
 // mmap'd BAR0 (bus master on), copy RAM -> device -> RAM through the real TCE translation.
 import { strict as assert } from 'node:assert';
-import { Container, DmaBuffer, PageSizeError, nativeBinding, type Device } from '../../lib';
-import { Edu } from '../../lib/edu';
+import { Container, DmaBuffer, PageSizeError, type Device } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
+import { Edu } from '../../lib/drivers/edu';
 import { guest } from './guest';
 
 const COUNT = 4000;

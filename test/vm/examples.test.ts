@@ -1,6 +1,6 @@
 // The examples run here so they never rot.
 import { strict as assert } from 'node:assert';
-import { nativeBinding } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 import { dmaRoundTrip } from '../../examples/dma-round-trip';
 import { memfdGuestRam } from '../../examples/memfd-guest-ram';
 import { nvmeIdentify } from '../../examples/nvme-identify';

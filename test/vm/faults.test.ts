@@ -9,14 +9,14 @@ import * as path from 'node:path';
 import {
   Container,
   DmaBuffer,
-  Edu,
   Group,
   IommuTypeError,
   ArgumentRangeError,
   Sysfs,
   VfioSystemError,
-  nativeBinding,
 } from '../../lib';
+import { Edu } from '../../lib/drivers';
+import { nativeBinding } from '../../lib/binding';
 import { publicErrorCode } from '../fuzz/tally';
 import { assertMemoryReturns, guest, memAvailable, vmLocked } from './guest';
 

@@ -7,7 +7,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { Container, DmaBuffer, Edu } from '../../lib';
+import { Container, DmaBuffer } from '../../lib';
+import { Edu } from '../../lib/drivers';
 import { guest, vmLocked } from './guest';
 
 v8.setFlagsFromString('--expose-gc');

@@ -3,7 +3,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { nativeBinding, Sysfs, type PciDeviceInfo } from '../../lib';
+import { Sysfs, type PciDeviceInfo } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 
 export interface GuestDevice {
   bdf: string;

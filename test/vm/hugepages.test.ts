@@ -6,8 +6,9 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Container, DmaBuffer, HugetlbRegistrationError, nativeBinding } from '../../lib';
-import { Edu } from '../../lib/edu';
+import { Container, DmaBuffer, HugetlbRegistrationError } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
+import { Edu } from '../../lib/drivers/edu';
 import { guest } from './guest';
 
 const b = nativeBinding();

@@ -2,7 +2,7 @@
 // by VFIO_DEVICE_SET_IRQS, watched on the addon's own thread, delivered as an 'interrupt'.
 import { strict as assert } from 'node:assert';
 import { Container, PCI_IRQ_INDEX } from '../../lib';
-import { Edu } from '../../lib/edu';
+import { Edu } from '../../lib/drivers/edu';
 import { guest } from './guest';
 
 /** edu's interrupt registers (big-endian like the rest of BAR0). */

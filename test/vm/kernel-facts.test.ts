@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { nativeBinding, type NativeError } from '../../lib';
+import { nativeBinding, type NativeError } from '../../lib/binding';
 import { tceTableBytes } from '../../lib/memlock';
 import { guest, vmLocked } from './guest';
 

@@ -3,7 +3,8 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { Container, DmaBuffer, Group, nativeBinding } from '../../lib';
+import { Container, DmaBuffer, Group } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 import { assertMemoryReturns, guest, memAvailable, vmLocked } from './guest';
 
 const MiB = 1n << 20n;

@@ -2,7 +2,7 @@
 // DMA through one of them by edu (the bytes cross the real TCE translation).
 import { strict as assert } from 'node:assert';
 import { Container, DmaBuffer, MappingOverlapError } from '../../lib';
-import { Edu } from '../../lib/edu';
+import { Edu } from '../../lib/drivers/edu';
 import { guest } from './guest';
 
 const COUNT = 4000;

@@ -4,7 +4,8 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { Container, DmaBuffer, nativeBinding } from '../../lib';
+import { Container, DmaBuffer } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 import { guest, vmLocked } from './guest';
 
 const b = nativeBinding();

@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { nativeBinding } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const PREBUILD = path.join(ROOT, 'prebuilds', 'linux-ppc64', 'node.napi.node');

@@ -1,7 +1,7 @@
 // The library's refusals on the real kernel: the same scenarios the host runs on the fake,
 // each shown to happen before any ioctl. kernel-facts.test.ts shows the kernel misbehaving
 // where these refusals stand in its way.
-import { nativeBinding } from '../../lib';
+import { nativeBinding } from '../../lib/binding';
 import { refusalScenarios } from '../scenarios/refusals';
 import { guest } from './guest';
 

@@ -2,7 +2,7 @@
 // registration, and v2-only calls are refused with typed errors.
 import { strict as assert } from 'node:assert';
 import { Container, DmaBuffer, IommuTypeError, NotEnabledError } from '../../lib';
-import { Edu } from '../../lib/edu';
+import { Edu } from '../../lib/drivers/edu';
 import { guest, vmLocked } from './guest';
 
 describe('v1 IOMMU (real kernel)', function () {

@@ -3,12 +3,12 @@
 // DMA windows would cost, with the `ulimit -l` that fits. Nothing is locked to find out.
 import {
   memlockReport,
-  nativeBinding,
   readMemlockStatus,
   registrationBytes,
   tceTableBytes,
   type PlannedCost,
 } from '../../index';
+import { nativeBinding } from '../../binding';
 import { stringList } from '../args';
 import type { Command } from '../command';
 import { table } from '../format';

@@ -1,7 +1,8 @@
 // `vfio-spapr selftest BDF`: the DMA round trip through the library on a QEMU edu device,
 // each step printed as it happens; exit status 1 if the bytes differ or locked memory does
 // not return to where it started.
-import { eduDmaRoundTrip, parseBdf, Sysfs } from '../../index';
+import { parseBdf, Sysfs } from '../../index';
+import { eduDmaRoundTrip } from '../../drivers';
 import type { Command } from '../command';
 import { formatBytes } from '../sizes';
 

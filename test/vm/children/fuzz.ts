@@ -1,7 +1,7 @@
 // Child process: the fuzzers against the real kernel, isolated from the suite (a raw call may
 // leak a pin into the mm until exit). Prints one JSON line: each fuzzer's tally and VmLck.
 //   node fuzz.js SEED API_CALLS RAW_CALLS GROUP:BDF...
-import { nativeBinding } from '../../../lib';
+import { nativeBinding } from '../../../lib/binding';
 import { ApiFuzzer } from '../../fuzz/api-fuzzer';
 import { kernelEnv } from '../../fuzz/kernel-env';
 import { Random } from '../../fuzz/random';

@@ -1,6 +1,6 @@
 // Child process: registers one huge page with the raw binding (no library policy) and says
 // how it ended. On the 4K-page kernel the ioctl never returns; the parent kills us.
-import { nativeBinding, type NativeError } from '../../../lib';
+import { nativeBinding, type NativeError } from '../../../lib/binding';
 
 const b = nativeBinding();
 const c = b.constants;

@@ -2,7 +2,7 @@
 // registrations at reused addresses, or a locked_vm charge), measured with the raw binding.
 // Prints VmLck at each step as JSON; the leak ends with this process.
 //   node leaky-kernel-facts.js GROUP unregister-while-mapped | window-level-too-large
-import { nativeBinding, type NativeError } from '../../../lib';
+import { nativeBinding, type NativeError } from '../../../lib/binding';
 
 const b = nativeBinding();
 const c = b.constants;

@@ -1,13 +1,8 @@
 // Child process run as a non-root uid (no CAP_IPC_LOCK) under the RLIMIT_MEMLOCK its parent
 // set: registers 3 MiB and maps a page through the library, reporting each step as JSON with
 // VmLck readings, and what the kernel itself says when asked anyway.
-import {
-  Container,
-  DmaBuffer,
-  MemlockLimitError,
-  nativeBinding,
-  type NativeError,
-} from '../../../lib';
+import { Container, DmaBuffer, MemlockLimitError } from '../../../lib';
+import { nativeBinding, type NativeError } from '../../../lib/binding';
 
 const b = nativeBinding();
 const group = Number(process.argv[2]);

@@ -1,6 +1,6 @@
 // Child process: registers its own memory on the container fd inherited as fd 3 and prints
 // the outcome (the kernel binds a container to the mm that first used it: EPERM).
-import { nativeBinding, type NativeError } from '../../../lib';
+import { nativeBinding, type NativeError } from '../../../lib/binding';
 
 const b = nativeBinding();
 const page = b.pageSize();

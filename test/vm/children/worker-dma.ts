@@ -2,7 +2,8 @@
 // context-aware: each worker loads its own instance). Cycles register/map/DMA/unmap/unregister,
 // then holds a registration and a mapping until the main thread says release.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Container, DmaBuffer, Edu } from '../../../lib';
+import { Container, DmaBuffer } from '../../../lib';
+import { Edu } from '../../../lib/drivers';
 
 const { group, bdf, cycles } = workerData as { group: number; bdf: string; cycles: number };
 const COUNT = 2000;

@@ -4,13 +4,13 @@
 // device copy RAM -> device -> RAM, verify the bytes, and tear everything down with locked
 // memory back where it started. `vfio-spapr selftest`, the demo and
 // examples/dma-round-trip.ts all run this one sequence.
-import { nativeBinding, type NativeBinding } from './binding';
-import { Container } from './container';
-import { DmaBuffer } from './dma-buffer';
+import { nativeBinding, type NativeBinding } from '../binding';
+import { Container } from '../container';
+import { DmaBuffer } from '../dma-buffer';
 import { Edu, EDU_DEVICE, EDU_VENDOR } from './edu';
-import { ArgumentRangeError, DriverBindError } from './errors';
-import { readMemlockStatus } from './memlock';
-import { Sysfs } from './sysfs';
+import { ArgumentRangeError, DriverBindError } from '../errors';
+import { readMemlockStatus } from '../memlock';
+import { Sysfs } from '../sysfs';
 
 const IOVA = 0x100000n;
 const COUNT = 4000;

@@ -1,8 +1,8 @@
 // QEMU's edu device driven through the library: ID and liveness registers, and its DMA
 // engine (RAM <-> its 4 KiB buffer at 0x40000). Registers are big-endian on this target.
 // The test device of the rig, of `vfio-spapr selftest` and of the examples.
-import type { Device } from './device';
-import type { MmioRegion } from './mmio';
+import type { Device } from '../device';
+import type { MmioRegion } from '../mmio';
 
 /** PCI vendor and device ID of QEMU's edu device, as sysfs spells them. */
 export const EDU_VENDOR = '1234';
