@@ -3,7 +3,9 @@
 # Debian's ppc64el 6.12 kernels (4K and 64K pages) with their VFIO modules,
 # a guest userland (busybox-static + nodejs), and an NVMe backing image.
 # Idempotent: a second run with a complete cache only checks and exits.
-# Env: RIG_REFRESH=1 re-reads the package index and re-resolves versions.
+# Env: RIG_REFRESH=1 re-reads the package index and re-resolves versions;
+# RIG_DEBIAN_MIRROR=URI fetches from that Debian archive instead of the one the host's apt
+# uses (scripts/rig/debian-mirror.sh: how it is found, and the fallback).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -11,7 +13,6 @@ CACHE=${RIG_CACHE:-$REPO/.cache/rig}
 APTDIR=$CACHE/apt
 DEBS=$CACHE/debs
 STAMP=$CACHE/ready
-MIRROR=${RIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # Modules the rig loads; their dependencies are found from the .ko files.
 VFIO_MODULES=(vfio vfio_iommu_spapr_tce vfio-pci-core vfio-pci)
@@ -56,11 +57,16 @@ rm -f "$STAMP"
 
 # --- private apt state: ppc64el only, never touches the host's apt config ---
 mkdir -p "$APTDIR"/state/lists/partial "$APTDIR"/cache/archives/partial "$APTDIR"/etc/empty.d "$DEBS"
+IFS=$'\t' read -r MIRROR MIRROR_FROM < <("$REPO/scripts/rig/debian-mirror.sh")
+say "Debian mirror: $MIRROR (from $MIRROR_FROM)"
 # No security suite: its ppc64el index was seen broken ("unexpected size").
-cat >"$APTDIR/etc/sources.list" <<EOF
-deb [arch=ppc64el signed-by=$KEYRING] $MIRROR bookworm main
-deb [arch=ppc64el signed-by=$KEYRING] $MIRROR bookworm-backports main
-EOF
+sources=$(printf 'deb [arch=ppc64el signed-by=%s] %s %s main\n' \
+  "$KEYRING" "$MIRROR" bookworm "$KEYRING" "$MIRROR" bookworm-backports)
+# Another mirror's index has other file names: a changed source list is read afresh.
+if [[ ! -f $APTDIR/etc/sources.list || $(cat "$APTDIR/etc/sources.list") != "$sources" ]]; then
+  printf '%s\n' "$sources" >"$APTDIR/etc/sources.list"
+  rm -f "$APTDIR"/state/lists/*_Packages*
+fi
 APT_OPTS=(
   -o APT::Architecture=ppc64el -o APT::Architectures::=ppc64el
   -o Dir::State="$APTDIR/state" -o Dir::State::status=/dev/null
@@ -74,8 +80,8 @@ pcache() { apt-cache "${APT_OPTS[@]}" "$@"; }
 
 # Re-read the index when asked, when missing, or when older than a day
 # (backports drops old kernel builds, so a stale index gives 404s).
-if [[ -n ${RIG_REFRESH:-} ]] || ! compgen -G "$APTDIR/state/lists/*Packages" >/dev/null ||
-  [[ -n $(find "$APTDIR/state/lists" -maxdepth 1 -name '*Packages' -mmin +1440 -print -quit) ]]; then
+if [[ -n ${RIG_REFRESH:-} ]] || ! compgen -G "$APTDIR/state/lists/*_Packages*" >/dev/null ||
+  [[ -n $(find "$APTDIR/state/lists" -maxdepth 1 -name '*_Packages*' -mmin +1440 -print -quit) ]]; then
   say "updating private ppc64el package index"
   papt -qq update
 fi
