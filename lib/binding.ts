@@ -228,7 +228,11 @@ export interface NativeBinding {
 
 let loaded: NativeBinding | undefined;
 
-/** The real addon, loaded once (prebuilds/ first, then build/Release, by node-gyp-build). */
+/**
+ * The real addon, loaded once by node-gyp-build: build/Release first (a source build), then
+ * prebuilds/<platform>-<arch>/. Environment variables change that choice (PREBUILDS_ONLY,
+ * npm_config_arch, VFIO_SPAPR_PREBUILD, ...): docs/loading.md.
+ */
 export function nativeBinding(): NativeBinding {
   if (loaded === undefined) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
