@@ -12,7 +12,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { run, runForMarker } = require('./lib/run');
+const { REPO, run, runForMarkers } = require('./lib/run');
 
 function parseArgs(argv) {
   const options = { host: true, vm: true, kernels: null, machine: null, files: null, grep: null };
@@ -53,23 +53,55 @@ function step(title) {
   console.log(`\n=== ${title}`);
 }
 
-/** Runs a suite, streaming its output, and returns the result its reporter printed. */
+/**
+ * Runs a suite, streaming its output, and returns the result its reporter printed (and, in
+ * the guest, the kernel log's verdict).
+ */
 async function runSuite(name, command, args) {
-  const { result, code } = await runForMarker('VFIO_SUITE_RESULT', command, args, {
-    VFIO_SUITE_NAME: name,
-  });
-  return { name, result, code };
+  const { results, code } = await runForMarkers(
+    ['VFIO_SUITE_RESULT', 'VFIO_KERNEL_LOG_RESULT'],
+    command,
+    args,
+    { VFIO_SUITE_NAME: name },
+  );
+  return {
+    name,
+    result: results.VFIO_SUITE_RESULT,
+    kernelLog: results.VFIO_KERNEL_LOG_RESULT,
+    code,
+  };
 }
 
-const MOCHA_ARGS = (files, timeout, options) => [
+// --forbid-only: an `it.only` left in a file would silently narrow the run CI counts.
+const MOCHA_ARGS = (files, timeout, options, extra = []) => [
   'node_modules/mocha/bin/mocha.js',
+  '--forbid-only',
   '--reporter',
   'dist/test/support/summary-reporter.js',
   '--timeout',
   String(timeout),
+  ...extra,
   ...(options.grep === null ? [] : ['--grep', options.grep]),
   ...files,
 ];
+
+/**
+ * The guest's command: mocha with the kernel-log hooks, then the kernel log's verdict on the
+ * run (test/vm/kernel-log-check.ts) once every process of the suite has exited. The guest's
+ * exit status stays mocha's; the verdict is counted from its result line.
+ */
+function guestCommand(suite, mocha) {
+  const check = 'node dist/test/vm/kernel-log-check.js';
+  return [
+    'sh',
+    '-c',
+    `"$@"; s=$?; ${check}; exit $s`,
+    'sh',
+    'env',
+    `VFIO_SUITE_NAME=${suite}`,
+    ...mocha,
+  ];
+}
 
 /** The spec files of a suite: its default glob, or the --files narrowing of that suite. */
 function specFiles(options, suite, fallback) {
@@ -90,6 +122,8 @@ async function main() {
     'rebuild',
     `--nodedir=${nodedir}`,
   ]);
+  // From an empty dist/: the output of a deleted test must not run.
+  fs.rmSync(path.join(REPO, 'dist'), { recursive: true, force: true });
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
 
   if (options.host) {
@@ -113,12 +147,16 @@ async function main() {
       run('bash', ['scripts/rig/payload.sh', payload]);
       for (const [machine, kernel] of options.configurations) {
         step(`VM suite on ${machine}, ${kernel} kernel: the real kernel, through the library`);
+        const suite = `vm-${machine}-${kernel}`;
         const mocha = [
           'node',
-          ...MOCHA_ARGS(specFiles(options, 'vm', 'dist/test/vm/*.test.js'), 300000, options),
+          ...MOCHA_ARGS(specFiles(options, 'vm', 'dist/test/vm/*.test.js'), 300000, options, [
+            '--require',
+            'dist/test/vm/kernel-log-hooks.js',
+          ]),
         ];
         outcomes.push(
-          await runSuite(`vm-${machine}-${kernel}`, 'bash', [
+          await runSuite(suite, 'bash', [
             'scripts/rig/run-vm.sh',
             '--kernel',
             kernel,
@@ -129,9 +167,7 @@ async function main() {
             '--payload',
             payload,
             '--',
-            'env',
-            `VFIO_SUITE_NAME=vm-${machine}-${kernel}`,
-            ...mocha,
+            ...guestCommand(suite, mocha),
           ]),
         );
       }
@@ -162,6 +198,21 @@ async function main() {
     );
     for (const { test, error } of result.failed ?? []) {
       console.log(`  failed: ${test}\n    ${error}`);
+    }
+  }
+  for (const { name, kernelLog } of outcomes.filter((o) => o.name.startsWith('vm-'))) {
+    // Each finding is a failure: a WARN, BUG, Oops, corruption report or new taint that no
+    // allowlisted test provoked (test/vm/kernel-log-allowlist.ts).
+    if (kernelLog === null) {
+      failed += 1;
+      console.log(`${name} kernel log: no verdict (the check did not run): counted as one failure`);
+      continue;
+    }
+    failed += kernelLog.findings.length;
+    console.log(`${name} kernel log: ${kernelLog.findings.length} finding(s)`);
+    for (const { where, lines } of kernelLog.findings) {
+      console.log(`  kernel log ${where}: ${lines[0]}`);
+      for (const line of lines.slice(1)) console.log(`    | ${line}`);
     }
   }
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

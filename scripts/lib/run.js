@@ -23,15 +23,21 @@ function run(command, args, env = {}) {
  * `MARKER {json}` line it printed (null when none) and its exit code. The guest console may
  * prefix lines with carriage returns or kernel noise: the marker is looked for anywhere.
  */
-function runForMarker(marker, command, args, env = {}) {
-  const pattern = new RegExp(`^${marker} (\\{.*\\})\\s*$`);
+async function runForMarker(marker, command, args, env = {}) {
+  const { results, code } = await runForMarkers([marker], command, args, env);
+  return { result: results[marker], code };
+}
+
+/** runForMarker for several markers: `results` maps each to its last JSON (or null). */
+function runForMarkers(markers, command, args, env = {}) {
+  const patterns = markers.map((marker) => [marker, new RegExp(`^${marker} (\\{.*\\})\\s*$`)]);
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...env },
     });
-    let result = null;
+    const results = Object.fromEntries(markers.map((marker) => [marker, null]));
     let pending = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
@@ -39,13 +45,15 @@ function runForMarker(marker, command, args, env = {}) {
       const lines = pending.split(/\r?\n/);
       pending = lines.pop();
       for (const line of lines) {
-        const at = line.indexOf(marker);
-        const match = at >= 0 ? pattern.exec(line.slice(at)) : null;
-        if (match) result = JSON.parse(match[1]);
+        for (const [marker, pattern] of patterns) {
+          const at = line.indexOf(marker);
+          const match = at >= 0 ? pattern.exec(line.slice(at)) : null;
+          if (match) results[marker] = JSON.parse(match[1]);
+        }
       }
     });
-    child.on('close', (code, signal) => resolve({ result, code: code ?? signal }));
+    child.on('close', (code, signal) => resolve({ results, code: code ?? signal }));
   });
 }
 
-module.exports = { REPO, run, runForMarker };
+module.exports = { REPO, run, runForMarker, runForMarkers };
