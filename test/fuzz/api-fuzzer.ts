@@ -3,8 +3,9 @@
 // reaches deep states: registered, mapped, windows created, groups closed under mappings)
 // or hostile ones (hostile.ts), on open and on closed objects, in any order, with async
 // registrations racing the rest and, on the fake kernel, phases that run as a forked child.
-// Every call must succeed or throw a typed error; at quiescent points the environment holds
-// each container's books against the kernel.
+// Every call must succeed or throw a typed error; a call the books let through that the
+// kernel refused is a finding unless only the kernel could have known (kernel-refusals.ts);
+// at quiescent points the environment holds each container's books against the kernel.
 import {
   Container,
   DmaBuffer,
@@ -21,6 +22,7 @@ import {
 } from '../../lib';
 import { type NativeBinding } from '../../lib/binding';
 import { hostile } from './hostile';
+import { KernelCallRecorder, explain, type KernelRefusal } from './kernel-refusals';
 import type { Random } from './random';
 import { Tally, describeError, publicErrorCode } from './tally';
 
@@ -55,6 +57,11 @@ export interface ApiFuzzEnv {
   ) => string | null;
   /** A sysfs root the fuzzer may write to (a fake tree); undefined: no sysfs writes. */
   sysfsRoot?: string;
+  /**
+   * The process's locked memory as the kernel counts it (VmLck; the fake's total): what a
+   * failed window creation stranded is measured with it, not taken from the library.
+   */
+  lockedBytes?: () => bigint;
 }
 
 interface Op {
@@ -81,8 +88,17 @@ export class ApiFuzzer {
   private readonly regions: Region[] = [];
   private readonly mappings: Mapping[] = [];
   private readonly windows: Window[] = [];
-  /** Locked memory the kernel kept after failed window creations: it stays until exit. */
+  /**
+   * Locked memory the kernel kept after failed window creations (it stays until exit), as
+   * measured: the library's own figure is checked against it.
+   */
   strandedBytes = 0n;
+  /** What the fuzzed library calls: the environment's binding, refusals noted. */
+  private readonly recorder: KernelCallRecorder;
+  /** The container of the last createWindow call. */
+  private windowContainer: Container | undefined;
+  /** Operations started, in the walk's order: the step a replay with the seed reaches. */
+  private steps = 0;
   private readonly pending: Promise<void>[] = [];
   private readonly defaultWindow = new WeakMap<Container, DefaultWindowState>();
   private readonly page: bigint;
@@ -101,6 +117,17 @@ export class ApiFuzzer {
     name = 'public API',
   ) {
     this.tally = new Tally(name, seed, publicErrorCode);
+    this.recorder = new KernelCallRecorder(env.binding, (fd) =>
+      this.openContainers()
+        .filter((c) => c.fd !== fd)
+        .flatMap((c) => {
+          try {
+            return c.regions();
+          } catch {
+            return []; // no IOMMU type (yet, or any more)
+          }
+        }),
+    );
     this.page = BigInt(env.binding.pageSize());
     this.callerMemory = DmaBuffer.allocate(this.page * 16n, { binding: env.binding });
     this.ops = this.defineOps().filter((op) => env.fake || !op.fakeOnly);
@@ -114,7 +141,10 @@ export class ApiFuzzer {
         this.forkedPhase(Math.min(20, calls - this.tally.calls - this.pending.length));
         continue;
       }
-      this.step(this.chooseOp());
+      const op = this.chooseOp();
+      // A window creation's charge is measured against VmLck: nothing else may move it then.
+      if (op.name === 'createWindow' && this.env.lockedBytes) await this.settle();
+      this.step(op);
       sinceCheck += 1;
       if (sinceCheck >= 64) {
         sinceCheck = 0;
@@ -143,30 +173,92 @@ export class ApiFuzzer {
   }
 
   private step(op: Op): void {
-    if (TRACE) process.stderr.write(`${this.tally.calls} ${op.name}\n`);
+    const step = (this.steps += 1);
+    if (TRACE) process.stderr.write(`${step} ${op.name}\n`);
+    this.recorder.step = step;
+    const lockedBefore = op.name === 'createWindow' ? this.env.lockedBytes?.() : undefined;
     let result: unknown;
     try {
       result = op.run();
     } catch (error) {
       this.tally.error(op.name, error);
       this.noteFailure(op.name);
-      if (error instanceof TceTableAllocationError) this.strandedBytes += error.strandedBytes;
+      if (error instanceof TceTableAllocationError) this.strandedCharge(error, lockedBefore, step);
+      this.judgeRefusals(op.name, this.recorder.take(step), error);
       return;
     }
+    this.judgeRefusals(op.name, this.recorder.take(step), undefined);
     if (result instanceof Promise) {
       this.pending.push(
         result.then(
           (value: unknown) => {
             this.tally.success();
             this.adopt(value);
+            this.judgeRefusals(`${op.name} (async)`, this.recorder.take(step), undefined);
           },
-          (error: unknown) => this.tally.error(`${op.name} (async)`, error),
+          (error: unknown) => {
+            this.tally.error(`${op.name} (async)`, error);
+            this.judgeRefusals(`${op.name} (async)`, this.recorder.take(step), error);
+          },
         ),
       );
       return;
     }
     this.tally.success();
     this.adopt(result);
+  }
+
+  /** Each refusal of a call the books allowed is a finding, unless only the kernel knew. */
+  private judgeRefusals(op: string, refusals: KernelRefusal[], error: unknown): void {
+    for (const refusal of refusals) {
+      const container = this.openContainers().find((c) => c.fd === refusal.args[0]);
+      const explained = explain({ refusal, error, container });
+      if (explained) {
+        this.tally.explained(explained, `${refusal.call} ${refusal.code}`);
+        continue;
+      }
+      this.tally.fail(
+        op,
+        `the books let ${refusal.call} through and the kernel refused it (${refusal.code}); ` +
+          `the library threw ${describeError(error).split(' | ')[0]}`,
+        refusal.step,
+      );
+    }
+  }
+
+  /**
+   * A failed window creation the library says stranded a charge: VmLck must have risen by it
+   * (plus the lazy default window's table, when the kernel created that first).
+   */
+  private strandedCharge(
+    error: TceTableAllocationError,
+    lockedBefore: bigint | undefined,
+    step: number,
+  ): void {
+    const rise = lockedBefore === undefined ? undefined : this.env.lockedBytes!() - lockedBefore;
+    if (error.strandedBytes === 0n || rise === undefined) {
+      this.strandedBytes += error.strandedBytes;
+      return;
+    }
+    const c = this.windowContainer;
+    const defaultWindow = c && !c.closed ? c.windows().find((w) => w.isDefault) : undefined;
+    const defaultBytes =
+      c && defaultWindow && this.windowState(c) !== 'created'
+        ? c.windowCost(defaultWindow.pageSize, defaultWindow.size, 1)
+        : 0n;
+    if (rise === error.strandedBytes + defaultBytes && defaultBytes > 0n) {
+      this.defaultWindow.set(c as Container, 'created');
+      this.strandedBytes += error.strandedBytes;
+      return;
+    }
+    if (rise !== error.strandedBytes) {
+      this.tally.fail(
+        'createWindow',
+        `the library says ${error.strandedBytes} bytes stayed charged; VmLck rose by ${rise}`,
+        step,
+      );
+    }
+    this.strandedBytes += rise;
   }
 
   /** Keeps what a call returned, to use (and abuse) it later. */
@@ -221,9 +313,16 @@ export class ApiFuzzer {
     }
   }
 
+  /** Waits for every async call (their refusals judged). */
+  private async settle(): Promise<void> {
+    while (this.pending.length > 0) await Promise.all(this.pending.splice(0));
+    // Calls made after their step settled (a failed async registration's clean-up).
+    this.judgeRefusals('(settled)', this.recorder.take(), undefined);
+  }
+
   /** Waits for every async call, then holds the books against the kernel. */
   private async quiesce(): Promise<void> {
-    while (this.pending.length > 0) await Promise.all(this.pending.splice(0));
+    await this.settle();
     const problem = this.env.checkBooks?.(
       this.openContainers(),
       (c) => this.windowState(c),
@@ -268,6 +367,8 @@ export class ApiFuzzer {
             before?.delete(fd);
           }
         };
+        // A child's calls are the kernel's to refuse only where the books could not know.
+        const step = (this.recorder.step = this.steps += 1);
         try {
           const result = op.run();
           if (result instanceof Promise) {
@@ -281,8 +382,10 @@ export class ApiFuzzer {
           }
           this.tally.success();
           childMade.push(result);
+          this.judgeRefusals(`${op.name} (forked)`, this.recorder.take(step), undefined);
         } catch (error) {
           this.tally.error(`${op.name} (forked)`, error);
+          this.judgeRefusals(`${op.name} (forked)`, this.recorder.take(step), error);
           if (error instanceof ForkedProcessError) refused += 1;
         }
         this.afterForkedCall();
@@ -466,7 +569,7 @@ export class ApiFuzzer {
   private defineOps(): Op[] {
     const env = this.env;
     const rng = this.rng;
-    const binding = env.binding;
+    const binding = this.recorder.binding;
     const withContainer = (f: (c: Container) => unknown) => (): unknown => {
       const c = this.container();
       return c ? f(c) : Container.open({ binding });
@@ -642,6 +745,7 @@ export class ApiFuzzer {
         name: 'createWindow',
         weight: 3,
         run: withContainer((c) => {
+          this.windowContainer = c;
           const w = c.createWindow(this.windowOptions() as never);
           this.defaultWindow.set(c, 'created');
           return w;

@@ -96,6 +96,7 @@ export function fakeEnv(kernel: FakeKernel, sysfsRoot?: string): ApiFuzzEnv {
     ],
     fake: true,
     sysfsRoot,
+    lockedBytes: () => kernel.locked,
     fork(forked) {
       // Each fork is a new child: what one child opened is not the next one's.
       kernel.pid = forked ? parentPid + (forks += 1) : parentPid;

@@ -33,6 +33,7 @@ export function kernelEnv(groups: { number: number; devices: string[] }[]): ApiF
     binding,
     groups,
     fake: false,
+    lockedBytes: () => binding.vmLockedBytes(),
     checkBooks(containers, defaultWindow, strandedBytes) {
       const locked = binding.vmLockedBytes() - start;
       const possible = possibleLockedBytes(containers, defaultWindow).map((t) => t + strandedBytes);

@@ -54,6 +54,10 @@ export class Tally {
   calls = 0;
   succeeded = 0;
   readonly codes = new Map<string, number>();
+  /** Refusals the books let through that only the kernel can make, by call and errno. */
+  readonly kernelOnlyRefusals = new Map<string, number>();
+  /** Refusals that are known findings in the library, awaiting their fix. */
+  readonly knownFindings = new Map<string, number>();
   readonly failures: Failure[] = [];
   private failureCount = 0;
 
@@ -79,10 +83,16 @@ export class Tally {
     this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
   }
 
-  /** A broken invariant or an untyped error. */
-  fail(op: string, problem: string): void {
+  /** A broken invariant or an untyped error; `step` when it is not the current call. */
+  fail(op: string, problem: string, step = this.calls): void {
     this.failureCount += 1;
-    if (this.failures.length < 20) this.failures.push({ step: this.calls, op, problem });
+    if (this.failures.length < 20) this.failures.push({ step, op, problem });
+  }
+
+  /** Counts a kernel refusal the verdict explains (kernel-refusals.ts). */
+  explained(kind: 'kernel-only' | 'known', what: string): void {
+    const counts = kind === 'kernel-only' ? this.kernelOnlyRefusals : this.knownFindings;
+    counts.set(what, (counts.get(what) ?? 0) + 1);
   }
 
   get failed(): number {
@@ -96,10 +106,16 @@ export class Tally {
       .slice(0, 8)
       .map(([code, n]) => `${code} ${n}`)
       .join(', ');
-    const typed = this.calls - this.succeeded - this.failureCount;
+    const typed = [...this.codes.values()].reduce((a, b) => a + b, 0);
+    const list = (counts: Map<string, number>) =>
+      [...counts.entries()].map(([what, n]) => `${what} ${n}`).join(', ');
+    const kernelOnly = list(this.kernelOnlyRefusals);
+    const known = list(this.knownFindings);
     return (
       `${this.name}: ${this.calls} calls (seed ${this.seed}): ${this.succeeded} succeeded, ` +
-      `${typed} typed errors (${top}), ${this.failureCount} failures`
+      `${typed} typed errors (${top}), ${this.failureCount} failures` +
+      (kernelOnly ? `; kernel-only refusals: ${kernelOnly}` : '') +
+      (known ? `; KNOWN LIBRARY FINDINGS (test/fuzz/kernel-refusals.ts): ${known}` : '')
     );
   }
 

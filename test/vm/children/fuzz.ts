@@ -1,6 +1,7 @@
 // Child process: the fuzzers against the real kernel, isolated from the suite (a raw call may
 // leak a pin into the mm until exit). Prints one JSON line: each fuzzer's tally and VmLck.
-//   node fuzz.js SEED API_CALLS RAW_CALLS GROUP:BDF...
+// RAW_CALLS 0 runs the public API only (as uid 65534, where the raw part has no use).
+//   node fuzz.js SEED API_CALLS RAW_CALLS GROUP,BDF...
 import { nativeBinding } from '../../../lib/binding';
 import { ApiFuzzer } from '../../fuzz/api-fuzzer';
 import { kernelEnv } from '../../fuzz/kernel-env';
@@ -21,11 +22,29 @@ async function main(): Promise<void> {
     new Random(seed),
     kernelEnv(groups),
     seed,
-    'public API, real kernel',
+    `public API, real kernel, uid ${process.getuid?.()}`,
   );
-  const api = await apiFuzzer.run(Number(apiText));
+  const apiTally = await apiFuzzer.run(Number(apiText));
   const apiMs = Date.now() - started;
   const lockedAfterApi = b.vmLockedBytes();
+  const api = {
+    summary: apiTally.summary(),
+    failed: apiTally.failed,
+    report: apiTally.report(),
+    calls: apiTally.calls,
+    ms: apiMs,
+    codes: Object.fromEntries(apiTally.codes),
+  };
+  const locked = {
+    uid: process.getuid?.(),
+    lockedAtStart: lockedAtStart.toString(),
+    lockedAfterApi: lockedAfterApi.toString(),
+    strandedBytes: apiFuzzer.strandedBytes.toString(),
+  };
+  if (Number(rawText) === 0) {
+    console.log(`FUZZ_RESULT ${JSON.stringify({ api, ...locked })}`);
+    return;
+  }
 
   // The raw binding, with the real group among the fds it may use but not the real container:
   // a raw MAP_DMA running past the window end makes the kernel write TCEs past its table, which
@@ -45,13 +64,7 @@ async function main(): Promise<void> {
     backings: b.pageSize() < 65536 ? ['anonymous', 'shared', 'memfd'] : undefined,
   });
   const out = {
-    api: {
-      summary: api.summary(),
-      failed: api.failed,
-      report: api.report(),
-      calls: api.calls,
-      ms: apiMs,
-    },
+    api,
     raw: {
       summary: raw.tally.summary(),
       failed: raw.tally.failed,
@@ -62,9 +75,7 @@ async function main(): Promise<void> {
       fdsAfter: raw.fdsAfter,
       leakedFds: raw.leakedFds,
     },
-    lockedAtStart: lockedAtStart.toString(),
-    lockedAfterApi: lockedAfterApi.toString(),
-    strandedBytes: apiFuzzer.strandedBytes.toString(),
+    ...locked,
   };
   console.log(`FUZZ_RESULT ${JSON.stringify(out)}`);
 }
