@@ -204,12 +204,26 @@ describe('kernel facts (raw binding, real kernel)', function () {
       raw = openRaw('v2');
     });
 
-    it('MAP of memory never registered is EPERM', function () {
+    it('MAP of memory never registered: EPERM while the container has no registration, EINVAL once it has one', function () {
       const address = buffer(65536);
+      const other = buffer(65536);
+      // The first registration enables the v2 container; until then MAP is EPERM.
       assert.equal(
         outcome(() => b.mapDma(raw!.container, address, 0n, 65536n, RW)),
         'EPERM',
       );
+      b.registerMemory(raw!.container, other, 65536n);
+      // Enabled, the lookup of an address no registration covers fails with EINVAL.
+      assert.equal(
+        outcome(() => b.mapDma(raw!.container, address, 0n, 65536n, RW)),
+        'EINVAL',
+      );
+      assert.equal(
+        outcome(() => b.mapDma(raw!.container, other, 0n, 65536n, RW)),
+        'OK',
+      );
+      b.unmapDma(raw!.container, 0n, 65536n);
+      b.unregisterMemory(raw!.container, other, 65536n);
     });
 
     it('misaligned vaddr or size: EINVAL; size 0: ENOMEM; flags or argsz: EINVAL; unmapped address: EFAULT', function () {
