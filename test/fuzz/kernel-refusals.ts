@@ -32,16 +32,23 @@ export interface KernelRefusal {
   /** The errno name ('EINVAL') or the native layer's code. */
   code: string;
   args: readonly unknown[];
-  /**
-   * Whether the range overlapped another open container's registration then. An identical
-   * range counts too: the kernel shares it only when it is one kernel registration, and a
-   * registerAsync region is several (its blocks).
-   */
-  overlapsAnotherContainer: boolean;
+  /** What the fuzzer knew of the call's range when the kernel refused it. */
+  facts: RangeFacts;
 }
 
-/** Regions of the fuzzer's open containers other than the one with fd `fd`. */
-export type OtherRegions = (fd: unknown) => { address: bigint; size: bigint }[];
+export interface RangeFacts {
+  /**
+   * The range overlapped another open container's registration. An identical range counts
+   * too: the kernel shares it only when it is one kernel registration, and a registerAsync
+   * region is several (its blocks).
+   */
+  overlapsAnotherContainer: boolean;
+  /** The range lies in memory the library allocated and has not freed (DmaBuffer). */
+  inLibraryMemory: boolean;
+}
+
+/** The facts of a registration's range [address, address + size) on container `fd`. */
+export type DescribeRange = (fd: unknown, address: bigint, size: bigint) => RangeFacts;
 
 /** The binding the fuzzed library uses, noting every booked call the kernel refused. */
 export class KernelCallRecorder {
@@ -50,17 +57,17 @@ export class KernelCallRecorder {
   step = 0;
   private refusals: KernelRefusal[] = [];
 
-  constructor(target: NativeBinding, otherRegions: OtherRegions) {
+  constructor(target: NativeBinding, describe: DescribeRange) {
     const note = (call: string, args: unknown[], step: number, error: unknown) => {
       const code = (error as Partial<NativeError>)?.code;
       // Argument errors the native layer raises are the library's to prevent, not refusals.
       if (typeof code !== 'string' || error instanceof TypeError || error instanceof RangeError)
         return;
       const [fd, address, size] = args as [unknown, bigint, bigint];
-      const overlapsAnotherContainer =
-        call.startsWith('registerMemory') &&
-        otherRegions(fd).some((r) => r.address < address + size && address < r.address + r.size);
-      this.refusals.push({ step, call, code, args, overlapsAnotherContainer });
+      const facts = call.startsWith('registerMemory')
+        ? describe(fd, address, size)
+        : { overlapsAnotherContainer: false, inLibraryMemory: false };
+      this.refusals.push({ step, call, code, args, facts });
     };
     this.binding = new Proxy(target, {
       get: (object, key, receiver) => {
@@ -133,7 +140,16 @@ export const KERNEL_ONLY_REFUSALS: readonly ExplainedRefusal[] = [
       'registerAsync made in blocks): the kernel keeps registrations per process, the ' +
       "library's books are per container until the process-wide registry (issue 15) lands; " +
       'then this entry goes (RegionOverlapError, nothing charged)',
-    applies: ({ refusal }) => refusal.overlapsAnotherContainer,
+    applies: ({ refusal }) => refusal.facts.overlapsAnotherContainer,
+  },
+  {
+    calls: ['registerMemory', 'registerMemoryAsync'],
+    code: 'EFAULT',
+    why:
+      'registerCallerOwnedMemory of a range not mapped in the process: the caller vouches for ' +
+      'its own memory, and only the page tables know what is mapped (memory the library ' +
+      'allocated is never refused so: that would be a finding)',
+    applies: ({ refusal }) => !refusal.facts.inLibraryMemory,
   },
 ];
 
