@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The test command (`npm test`): builds, runs the host unit suite, then the real-kernel
 // suite inside the emulated POWER8 and POWER9, each on the 4K and the 64K-page kernel, and
-// prints one closing line `N passed, N failed` summing every suite it ran.
+// prints one closing line `N passed, N failed` summing every suite it ran; each finding in a
+// guest kernel's log (a WARN, BUG, Oops, corruption, new taint: docs/kernel-log.md) counts
+// as a failure too.
 //
 //   node scripts/test.js [--host-only | --vm-only] [--kernel 4k,64k] [--machine powernv8|powernv9]
 //                        [--files GLOB,GLOB] [--grep PATTERN]
