@@ -1,8 +1,12 @@
 // The guest half of `npm run bench` (scripts/bench.js boots the emulated POWER8 and runs
 // this as `node dist/bench/guest.js bench/vfio-bench`): times the library and the C
-// reference (bench/c/vfio-bench.c, a co-process on its own container and edu group) on the
-// same operations and sizes, interleaving their rounds so that noise hits both, then prints
-// one line `VFIO_BENCH_RESULT {json}` for the host to read.
+// reference (bench/c/vfio-bench.c, a co-process with its own container) on the same
+// operations and sizes, interleaving their rounds so that noise hits both and swapping the
+// two edu groups (two host bridges, two DMA masks) between them every two rounds, so that
+// each side runs half its rounds on each. Then the register rows again as uid 65534 under a
+// raised RLIMIT_MEMLOCK (the library's memlock check on the path), in a child. Prints one
+// line `VFIO_BENCH_RESULT {json}` for the host to read.
+//   node dist/bench/guest.js BINARY [ONLY] [--nobody]   (--nobody: the child's part)
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,14 +14,20 @@ import { Container, DmaBuffer, Sysfs, type Mapping, type Region } from '../lib';
 import { nativeBinding } from '../lib/binding';
 
 const MARKER = 'VFIO_BENCH_RESULT';
+/** The uid 65534 child's result line. */
+const NOBODY_MARKER = 'VFIO_BENCH_NOBODY_RESULT';
+/** The register rows the child runs, and the limit it runs under (two 512 MiB buffers fit). */
+const NOBODY_CASES = ['reg-1m', 'reg-64m', 'reg-512m', 'reg-1m-binding'];
+const NOBODY_MEMLOCK = 1536n << 20n;
 /** A C round of at least this long decides how many operations a round does. */
 const TARGET_ROUND_NS = 40_000_000;
 const MAX_OPS = 20_000;
 /**
  * Rounds per case. Under emulation single rounds vary several-fold (pauses of 10 to 20 ms hit
  * either side): with 5 to 9 rounds the medians of the same code moved by up to 13% between runs.
+ * Even, so that each side spends as many rounds on each group.
  */
-const ROUNDS = 25;
+const ROUNDS = 24;
 /** Pages per round in the batch comparison (one 4K mapping each). */
 const BATCH_PAGES = 512;
 
@@ -39,6 +49,8 @@ interface Case {
 interface Round {
   libNs: number;
   cNs: number;
+  libGroup: number;
+  cGroup: number;
 }
 
 export interface CaseResult {
@@ -50,7 +62,10 @@ export interface CaseResult {
   /** Per operation, over the rounds. */
   libNsPerOp: Stats;
   cNsPerOp: Stats;
+  /** library/C of each round (the two sides on different groups, swapped every two rounds). */
   ratio: Stats;
+  /** By group: the library's median per op on it over C's median per op on it. */
+  sameGroupRatio: Record<string, number>;
 }
 
 export interface Stats {
@@ -109,6 +124,11 @@ class CReference {
     return answer;
   }
 
+  /** Moves the C side's container to another group (a prepared registration moves too). */
+  async use(group: number): Promise<void> {
+    await this.command(`group ${group}`);
+  }
+
   async run(op: Op, ops: number): Promise<number> {
     const answer = await this.command(`run ${op} ${ops}`);
     return Number(answer.split(' ')[1]);
@@ -128,16 +148,51 @@ class CReference {
   }
 }
 
+/** A v2 container on one group. */
+function openContainer(group: number): Container {
+  const container = Container.open();
+  container.addGroup(group);
+  container.setIommu('v2');
+  return container;
+}
+
 /** The library doing what the C reference does, through the public API. */
 class LibrarySubject {
   private buffer: DmaBuffer | null = null;
   private region: Region | null = null;
   private size = 0n;
+  private kind: Kind = 'none';
   private readonly binding = nativeBinding();
+  private open: Container | null;
+  group: number;
 
-  constructor(readonly container: Container) {}
+  constructor(group: number) {
+    this.group = group;
+    this.open = openContainer(group);
+  }
+
+  get container(): Container {
+    if (!this.open) throw new Error('bench: the library side has no container');
+    return this.open;
+  }
+
+  /** Closes the container, freeing its group for the other side (the buffer stays). */
+  detach(): void {
+    this.region?.unregister();
+    this.region = null;
+    this.open?.close();
+    this.open = null;
+  }
+
+  /** A fresh container on `group`; a prepared registration moves with it. */
+  attach(group: number): void {
+    this.group = group;
+    this.open = openContainer(group);
+    if (this.kind === 'map') this.region = this.open.register(this.buffer as DmaBuffer);
+  }
 
   prepare(kind: Kind, size: number): void {
+    this.kind = kind;
     if (kind === 'none') return;
     const page = this.binding.pageSize();
     this.buffer = DmaBuffer.allocate(Math.ceil(size / page) * page);
@@ -151,6 +206,12 @@ class LibrarySubject {
     this.buffer?.free();
     this.region = null;
     this.buffer = null;
+    this.kind = 'none';
+  }
+
+  close(): void {
+    this.release();
+    this.detach();
   }
 
   /** Nanoseconds for `ops` operations; the '-binding' variants bypass the library's layers. */
@@ -293,6 +354,7 @@ async function calibrate(c: CReference, op: Op): Promise<number> {
 async function runCase(
   lib: LibrarySubject,
   c: CReference,
+  groups: readonly [number, number],
   spec: Case,
   libOp: LibraryOp = spec.op,
   cOp: Op = spec.op,
@@ -306,6 +368,17 @@ async function runCase(
     await c.run(cOp, ops);
     const rounds: Round[] = [];
     for (let r = 0; r < ROUNDS; r += 1) {
+      // Every two rounds the sides swap groups (one round each with either side first).
+      const [libGroup, cGroup] = (r >> 1) % 2 === 0 ? groups : [groups[1], groups[0]];
+      if (lib.group !== libGroup) {
+        // Each side's group must be free before the other takes it.
+        lib.detach();
+        await c.use(cGroup);
+        lib.attach(libGroup);
+        // New containers: their lazy default windows and first calls are not counted.
+        lib.run(libOp, 1);
+        await c.run(cOp, 1);
+      }
       let libNs: number;
       let cNs: number;
       // Alternate which side goes first, so that a drift favours neither.
@@ -316,12 +389,19 @@ async function runCase(
         cNs = await c.run(cOp, ops);
         libNs = lib.run(libOp, ops);
       }
-      rounds.push({ libNs, cNs });
+      rounds.push({ libNs, cNs, libGroup, cGroup });
       console.log(
-        `bench: ${spec.label}: round ${r + 1}/${ROUNDS}, ${ops} ops: library ${perOp(libNs, ops)}/op, ` +
-          `C ${perOp(cNs, ops)}/op, ratio ${(libNs / cNs).toFixed(3)}`,
+        `bench: ${spec.label}: round ${r + 1}/${ROUNDS}, ${ops} ops: library ${perOp(libNs, ops)}/op ` +
+          `(group ${libGroup}), C ${perOp(cNs, ops)}/op (group ${cGroup}), ratio ${(libNs / cNs).toFixed(3)}`,
       );
     }
+    const sameGroupRatio = Object.fromEntries(
+      groups.map((g) => {
+        const lib = stats(rounds.filter((x) => x.libGroup === g).map((x) => x.libNs / ops));
+        const cRef = stats(rounds.filter((x) => x.cGroup === g).map((x) => x.cNs / ops));
+        return [String(g), lib.median / cRef.median];
+      }),
+    );
     return {
       id: spec.id,
       label: spec.label,
@@ -331,6 +411,7 @@ async function runCase(
       libNsPerOp: stats(rounds.map((x) => x.libNs / ops)),
       cNsPerOp: stats(rounds.map((x) => x.cNs / ops)),
       ratio: stats(rounds.map((x) => x.libNs / x.cNs)),
+      sameGroupRatio,
     };
   } finally {
     lib.release();
@@ -445,15 +526,103 @@ function cpuModel(): string {
   return /^cpu\s*:\s*(.+)$/m.exec(text)?.[1].trim() ?? os.cpus()[0]?.model ?? 'unknown';
 }
 
-async function main(): Promise<void> {
-  const binary = process.argv[2] ?? 'bench/vfio-bench';
-  const only = process.argv[3]?.split(',');
+/** The two edu groups of the rig (two PHBs). */
+function eduGroups(): [number, number] {
   const edu = new Sysfs()
     .listIommuGroups()
     .flatMap((g) => g.devices)
     .filter((d) => d.vendor === '1234' && d.device === '11e8' && d.driver === 'vfio-pci');
   if (edu.length < 2) throw new Error('bench needs the two edu devices of the rig on vfio-pci');
-  const [libGroup, cGroup] = [edu[0].iommuGroup as number, edu[1].iommuGroup as number];
+  return [edu[0].iommuGroup as number, edu[1].iommuGroup as number];
+}
+
+/** Every wanted case, the library against C, the groups swapped between them. */
+async function libraryAgainstC(
+  binary: string,
+  groups: [number, number],
+  pinnedCpu: number | null,
+  wanted: (id: string) => boolean,
+): Promise<CaseResult[]> {
+  const lib = new LibrarySubject(groups[0]);
+  const c = await CReference.start(binary, groups[1], pinnedCpu);
+  const cases: CaseResult[] = [];
+  try {
+    for (const spec of CASES) {
+      if (wanted(spec.id)) cases.push(await runCase(lib, c, groups, spec));
+    }
+    // Where the library's time goes: the same work through the raw binding, in this process.
+    const rawBinding: [Case, LibraryOp][] = [
+      [{ ...caseById('map-4k'), id: 'map-4k-binding' }, 'map-binding'],
+      [{ ...caseById('reg-1m'), id: 'reg-1m-binding' }, 'register-binding'],
+    ];
+    for (const [spec, libOp] of rawBinding) {
+      if (!wanted(spec.id)) continue;
+      const raw = { ...spec, label: `${spec.label}, raw binding` };
+      cases.push(await runCase(lib, c, groups, raw, libOp));
+    }
+    // The batch form: BATCH_PAGES one-page maps one by one, in one mapMany, and in C.
+    const batchSpec: Case = {
+      id: 'mapn',
+      label: `map ${BATCH_PAGES} x 4 KiB, one by one`,
+      kind: 'map',
+      size: BATCH_PAGES * 4096,
+      op: 'mapn',
+      ops: BATCH_PAGES,
+    };
+    if (wanted('mapn')) cases.push(await runCase(lib, c, groups, batchSpec));
+    if (wanted('mapn-batch')) {
+      const batch = {
+        ...batchSpec,
+        id: 'mapn-batch',
+        label: `map ${BATCH_PAGES} x 4 KiB, mapMany`,
+      };
+      cases.push(await runCase(lib, c, groups, batch, 'mapn-batch'));
+    }
+  } finally {
+    c.close();
+    lib.close();
+  }
+  return cases;
+}
+
+/**
+ * The register rows as uid 65534 under NOBODY_MEMLOCK: this script again (`--nobody`) in a
+ * child that drops to the uid, its C reference with it; the limit is inherited.
+ */
+async function registerRowsAsNobody(binary: string, ids: string[]) {
+  const b = nativeBinding();
+  const saved = b.getMemlockLimit();
+  b.setMemlockLimit(NOBODY_MEMLOCK, NOBODY_MEMLOCK);
+  let child;
+  try {
+    child = spawn(process.execPath, [__filename, binary, ids.join(','), '--nobody'], {
+      uid: 65534,
+      gid: 65534,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  } finally {
+    b.setMemlockLimit(saved.soft, saved.hard);
+  }
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    stdout += chunk;
+    process.stdout.write(chunk);
+  });
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const line = new RegExp(`^${NOBODY_MARKER} (.*)$`, 'm').exec(stdout);
+  if (!line) throw new Error(`bench: the uid 65534 part gave no result (exit ${String(code)})`);
+  return JSON.parse(line[1]) as { uid: number; memlockLimit: string; cases: CaseResult[] };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const nobodyPart = args.includes('--nobody');
+  const [binary = 'bench/vfio-bench', onlyText] = args.filter((a) => a !== '--nobody');
+  const only = onlyText?.split(',');
+  const wanted = (id: string) =>
+    (!only || only.includes(id)) && (!nobodyPart || NOBODY_CASES.includes(id));
+  const groups = eduGroups();
   // Both sides on the same CPU (the last), the library's thread and the C program, so that
   // neither is measured on a slower one; the event-loop watch below runs unpinned, as users do.
   const cpus = os.cpus().length;
@@ -469,59 +638,31 @@ async function main(): Promise<void> {
     cpu: cpuModel(),
     cpus: os.cpus().length,
     node: process.version,
-    libraryGroup: libGroup,
-    cGroup,
+    groups,
     pinnedCpu,
   };
   console.log(`bench: guest ${JSON.stringify(environment)}`);
 
-  const container = Container.open();
-  container.addGroup(libGroup);
-  container.setIommu('v2');
-  const c = await CReference.start(binary, cGroup, pinnedCpu);
-  const cases: CaseResult[] = [];
-  const wanted = (id: string) => !only || only.includes(id);
-  try {
-    for (const spec of CASES) {
-      if (wanted(spec.id)) cases.push(await runCase(new LibrarySubject(container), c, spec));
-    }
-    // Where the library's time goes: the same work through the raw binding, in this process.
-    const rawBinding: [Case, LibraryOp][] = [
-      [{ ...caseById('map-4k'), id: 'map-4k-binding' }, 'map-binding'],
-      [{ ...caseById('reg-1m'), id: 'reg-1m-binding' }, 'register-binding'],
-    ];
-    for (const [spec, libOp] of rawBinding) {
-      if (!wanted(spec.id)) continue;
-      const raw = { ...spec, label: `${spec.label}, raw binding` };
-      cases.push(await runCase(new LibrarySubject(container), c, raw, libOp));
-    }
-    // The batch form: BATCH_PAGES one-page maps one by one, in one mapMany, and in C.
-    const batchSpec: Case = {
-      id: 'mapn',
-      label: `map ${BATCH_PAGES} x 4 KiB, one by one`,
-      kind: 'map',
-      size: BATCH_PAGES * 4096,
-      op: 'mapn',
-      ops: BATCH_PAGES,
-    };
-    if (wanted('mapn')) cases.push(await runCase(new LibrarySubject(container), c, batchSpec));
-    if (wanted('mapn-batch')) {
-      cases.push(
-        await runCase(
-          new LibrarySubject(container),
-          c,
-          { ...batchSpec, id: 'mapn-batch', label: `map ${BATCH_PAGES} x 4 KiB, mapMany` },
-          'mapn-batch',
-        ),
-      );
-    }
-  } finally {
-    c.close();
+  const cases = await libraryAgainstC(binary, groups, pinnedCpu, wanted);
+  if (nobodyPart) {
+    const { soft } = nativeBinding().getMemlockLimit();
+    const result = { uid: process.getuid?.(), memlockLimit: soft.toString(), cases };
+    console.log(`${NOBODY_MARKER} ${JSON.stringify(result)}`);
+    return;
   }
+  const nobodyIds = NOBODY_CASES.filter((id) => !only || only.includes(id));
+  const nobody = nobodyIds.length > 0 ? await registerRowsAsNobody(binary, nobodyIds) : null;
   if (pinnedCpu !== null) pinMainThread(`0-${cpus - 1}`);
-  const stall = wanted('stall') ? await eventLoopStall(container, 512 * MiB, 6) : null;
-  container.close();
-  console.log(`${MARKER} ${JSON.stringify({ environment, cases, stall })}`);
+  let stall = null;
+  if (wanted('stall')) {
+    const container = openContainer(groups[0]);
+    try {
+      stall = await eventLoopStall(container, 512 * MiB, 6);
+    } finally {
+      container.close();
+    }
+  }
+  console.log(`${MARKER} ${JSON.stringify({ environment, cases, nobody, stall })}`);
 }
 
 main().catch((error: unknown) => {

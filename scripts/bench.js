@@ -2,24 +2,28 @@
 // The benchmark command (`npm run bench`): the library against C doing the same work.
 //
 //  1. On the host: the ledger's cost per operation with 10, 1,000 and 100,000 live entries
-//     (bench/ledger.ts), to show how it grows.
+//     (bench/ledger.ts), to show how it grows; and the library's own cost per operation over
+//     a binding whose VFIO calls return at once (bench/host-library.ts), as root and with the
+//     memlock check on the path.
 //  2. In the emulated POWER8 (scripts/rig), one guest per kernel: the library and the C
 //     reference (bench/c/vfio-bench.c, cross-compiled static) on the same ioctls and sizes,
-//     rounds interleaved (bench/guest.ts); the event loop during an async 512 MiB
-//     registration; mapMany against one-by-one maps.
+//     rounds interleaved and the two edu groups swapped between the sides every two rounds
+//     (bench/guest.ts); the register rows again as uid 65534 under a raised limit; the event
+//     loop during an async 512 MiB registration; mapMany against one-by-one maps.
 //
 // Prints progress while it runs and the tables at the end, and writes the results as JSON
-// to bench/results/<kernel>.json and bench/results/ledger.json (committed: the README's
-// table comes from them). Never part of `npm test`; nothing here asserts a time: targets
-// are reported as met or missed.
+// to bench/results/<kernel>.json, ledger.json and host-library.json (committed:
+// docs/benchmarks.md's tables come from them). Never part of `npm test`; nothing here
+// asserts a time: targets are reported as met or missed.
 //
-//   node scripts/bench.js [--kernel 4k,64k] [--only id,id] [--no-ledger] [--no-vm]
+//   node scripts/bench.js [--kernel 4k,64k] [--only id,id] [--no-ledger] [--no-host-library]
+//                         [--no-vm]
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { REPO, run, runForMarker } = require('./lib/run');
+const { REPO, run, runForMarker, runForMarkers } = require('./lib/run');
 
 const RESULTS = path.join(REPO, 'bench', 'results');
 const C_BINARY = path.join(REPO, 'build', 'bench', 'vfio-bench');
@@ -36,16 +40,17 @@ const LEDGER_GROWTH_TARGET = 3;
 const STALL_TARGET_MS = 20;
 
 function parseArgs(argv) {
-  const options = { kernels: ['4k'], only: null, ledger: true, vm: true };
+  const options = { kernels: ['4k'], only: null, ledger: true, hostLibrary: true, vm: true };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--kernel') options.kernels = String(argv[++i]).split(',');
     else if (arg === '--only') options.only = String(argv[++i]);
     else if (arg === '--no-ledger') options.ledger = false;
+    else if (arg === '--no-host-library') options.hostLibrary = false;
     else if (arg === '--no-vm') options.vm = false;
     else {
       console.error(
-        `bench: unknown argument ${arg}\nusage: node scripts/bench.js [--kernel 4k,64k] [--only id,id] [--no-ledger] [--no-vm]`,
+        `bench: unknown argument ${arg}\nusage: node scripts/bench.js [--kernel 4k,64k] [--only id,id] [--no-ledger] [--no-host-library] [--no-vm]`,
       );
       process.exit(2);
     }
@@ -100,8 +105,20 @@ function verdict(met) {
   return met ? 'met' : '**missed**';
 }
 
-/** The markdown tables of one guest run (also what the README carries). */
-function vmTables(report) {
+/** "0.95 / **1.02** / 1.30": min / median / max. */
+function spread(stats) {
+  return `${stats.min.toFixed(3)} / **${stats.median.toFixed(3)}** / ${stats.max.toFixed(3)}`;
+}
+
+/** The same-group ratios of a case, "g0 1.01, g1 0.98". */
+function byGroup(c) {
+  return Object.entries(c.sameGroupRatio ?? {})
+    .map(([g, r]) => `group ${g}: ${r.toFixed(3)}`)
+    .join(', ');
+}
+
+/** The markdown tables of one guest run (docs/benchmarks.md carries them). */
+function vmTables(report, hostLibrary) {
   const rows = report.cases.map((c) => {
     const target = RATIO_TARGETS[c.id];
     const opsPerSecond = c.id === 'map-4k' ? ` (${Math.round(1e9 / c.libNsPerOp.median)}/s)` : '';
@@ -110,7 +127,8 @@ function vmTables(report) {
       String(c.ops),
       `${time(c.libNsPerOp.median)}${opsPerSecond}`,
       time(c.cNsPerOp.median),
-      `${c.ratio.min.toFixed(3)} / **${c.ratio.median.toFixed(3)}** / ${c.ratio.max.toFixed(3)}`,
+      spread(c.ratio),
+      byGroup(c),
       target === undefined ? '' : `<= ${target}: ${verdict(c.ratio.median <= target)}`,
     ];
   });
@@ -122,12 +140,69 @@ function vmTables(report) {
         'ops/round',
         'library per op (median)',
         'C per op (median)',
-        'library/C min / **median** / max',
+        'library/C per round, min / **median** / max',
+        'same group: library median / C median',
         'target',
       ],
       rows,
     ),
   ];
+  if (report.nobody) {
+    const n = report.nobody;
+    lines.push(
+      '',
+      `As uid ${n.uid} under RLIMIT_MEMLOCK ${BigInt(n.memlockLimit) >> 20n} MiB (the library's ` +
+        'memlock check on the path; the C reference as the same uid):',
+      '',
+      table(
+        [
+          'operation',
+          'library per op (median)',
+          'C per op (median)',
+          'library/C per round, min / **median** / max',
+          'same group',
+          'library/C as root (above)',
+        ],
+        n.cases.map((c) => [
+          c.label,
+          time(c.libNsPerOp.median),
+          time(c.cNsPerOp.median),
+          spread(c.ratio),
+          byGroup(c),
+          byId[c.id] ? byId[c.id].ratio.median.toFixed(3) : '',
+        ]),
+      ),
+    );
+  }
+  if (hostLibrary) {
+    const host = Object.fromEntries(hostLibrary.cases.map((c) => [c.id, c]));
+    const rows = report.cases
+      .filter((c) => host[c.id])
+      .map((c) => [
+        c.label,
+        time(host[c.id].rootNsPerOp),
+        time(host[c.id].memlockNsPerOp),
+        time(c.libNsPerOp.median),
+        c.ratio.median.toFixed(3),
+      ]);
+    lines.push(
+      '',
+      `The library's own cost on the host (${hostLibrary.host?.cpu ?? 'host'}, Node ` +
+        `${hostLibrary.node}), its VFIO calls no-ops, beside the guest (one N-API call of the ` +
+        `real addon: ${time(host.napi.rootNsPerOp)}):`,
+      '',
+      table(
+        [
+          'operation',
+          'host, root',
+          'host, memlock check',
+          'guest library per op',
+          'guest library/C',
+        ],
+        rows,
+      ),
+    );
+  }
   if (byId.mapn && byId['mapn-batch']) {
     const gain = byId.mapn.libNsPerOp.median / byId['mapn-batch'].libNsPerOp.median;
     lines.push(
@@ -204,6 +279,18 @@ async function main() {
   step('build: TypeScript (tsc)');
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
 
+  let hostLibrary = null;
+  if (options.hostLibrary) {
+    step("the library's own cost on the host: its VFIO calls no-ops, as root and memlock-checked");
+    const { result, code } = await runForMarker('VFIO_HOST_LIBRARY_RESULT', process.execPath, [
+      'dist/bench/host-library.js',
+    ]);
+    if (result === null)
+      throw new Error(`the host library benchmark gave no result (exit ${code})`);
+    hostLibrary = { date, host, ...result };
+    writeJson(path.join(RESULTS, 'host-library.json'), hostLibrary);
+  }
+
   let ledger = null;
   if (options.ledger) {
     step('ledger on the host: cost per operation with 10, 1,000 and 100,000 live entries');
@@ -236,21 +323,40 @@ async function main() {
       fs.copyFileSync(C_BINARY, path.join(payload, 'bench', 'vfio-bench'));
       fs.chmodSync(path.join(payload, 'bench', 'vfio-bench'), 0o755);
       for (const kernel of options.kernels) {
-        step(`VM on powernv8, ${kernel} kernel: the library and C, rounds interleaved`);
+        step(
+          `VM on powernv8, ${kernel} kernel: the library and C, rounds interleaved, groups swapped`,
+        );
         const guestArgs = ['node', 'dist/bench/guest.js', 'bench/vfio-bench'];
         if (options.only) guestArgs.push(options.only);
-        const { result, code } = await runForMarker('VFIO_BENCH_RESULT', 'bash', [
-          'scripts/rig/run-vm.sh',
-          '--kernel',
-          kernel,
-          '--timeout',
-          '3600',
-          '--payload',
-          payload,
-          '--',
-          ...guestArgs,
-        ]);
+        // Then the guest kernel's log: a bench on a kernel that WARNed is not to be trusted.
+        const check = 'node dist/test/vm/kernel-log-check.js --whole-run';
+        const { results, code } = await runForMarkers(
+          ['VFIO_BENCH_RESULT', 'VFIO_KERNEL_LOG_RESULT'],
+          'bash',
+          [
+            'scripts/rig/run-vm.sh',
+            '--kernel',
+            kernel,
+            '--timeout',
+            '3600',
+            '--payload',
+            payload,
+            '--',
+            'sh',
+            '-c',
+            `"$@"; s=$?; ${check}; exit $s`,
+            'sh',
+            ...guestArgs,
+          ],
+        );
+        const result = results.VFIO_BENCH_RESULT;
         if (result === null) throw new Error(`the ${kernel} guest gave no result (exit ${code})`);
+        const kernelLog = results.VFIO_KERNEL_LOG_RESULT;
+        if (kernelLog === null || kernelLog.findings.length > 0) {
+          console.log(
+            `bench: WARNING: the guest kernel's log ${kernelLog === null ? 'was not read' : `has ${kernelLog.findings.length} finding(s)`}: read the run before trusting its figures`,
+          );
+        }
         const report = {
           date,
           host,
@@ -258,6 +364,7 @@ async function main() {
           qemu: qemuVersion(),
           kernelFlavour: kernel,
           ...result,
+          kernelLog,
         };
         reports.push(report);
         if (!options.only) writeJson(path.join(RESULTS, `${kernel}.json`), report);
@@ -278,7 +385,8 @@ async function main() {
         (e.pinnedCpu === null
           ? ''
           : `, the library's thread and the C reference on vCPU ${e.pinnedCpu}`) +
-        `; ${date.slice(0, 10)}:\n\n${vmTables(report)}`,
+        `, edu groups ${e.groups.join(' and ')} swapped between the two sides every two rounds` +
+        `; ${date.slice(0, 10)}:\n\n${vmTables(report, hostLibrary)}`,
     );
   }
 }

@@ -1,8 +1,10 @@
 // The C reference for `npm run bench`: the same ioctls, on the same sizes, as the library
 // does them, with nothing in between. It runs in the guest as a co-process of the Node
 // driver (bench/guest.ts), on its own container and IOMMU group, and answers one line per
-// command read from stdin, so the driver can interleave library and C rounds:
+// command read from stdin, so the driver can interleave library and C rounds and swap the
+// groups between the two sides (neither keeps the faster host bridge):
 //
+//   group N                the container on group N instead (what is prepared stays so)
 //   prepare map SIZE       mmap SIZE bytes (at least a page), touch and register them (untimed)
 //   prepare register SIZE  mmap SIZE bytes, touch them (untimed)
 //   prepare none           nothing to prepare (noop, window)
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 static int container = -1;
+static int group = -1;
 static void *block = NULL;
 static uint64_t block_size = 0;   // what is mapped or registered
 static uint64_t block_alloc = 0;  // what is mmap'd and registered: whole system pages
@@ -89,6 +92,27 @@ static void prepare(const char *kind, uint64_t size) {
       die("VFIO_IOMMU_SPAPR_REGISTER_MEMORY");
     block_registered = 1;
   }
+}
+
+/** A fresh container on /dev/vfio/NUMBER, v2; a prepared registration moves with it. */
+static void use_group(unsigned long long number) {
+  int registered = block_registered;
+  if (registered &&
+      register_like(VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY, (uintptr_t)block, block_alloc) != 0)
+    die("VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY");
+  if (group >= 0) close(group);
+  if (container >= 0) close(container);
+  char path[64];
+  snprintf(path, sizeof path, "/dev/vfio/%llu", number);
+  container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+  if (container < 0) die("open /dev/vfio/vfio");
+  group = open(path, O_RDWR | O_CLOEXEC);
+  if (group < 0) die("open group");
+  if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) != 0) die("VFIO_GROUP_SET_CONTAINER");
+  if (ioctl(container, VFIO_SET_IOMMU, VFIO_SPAPR_TCE_v2_IOMMU) != 0) die("VFIO_SET_IOMMU");
+  if (registered &&
+      register_like(VFIO_IOMMU_SPAPR_REGISTER_MEMORY, (uintptr_t)block, block_alloc) != 0)
+    die("VFIO_IOMMU_SPAPR_REGISTER_MEMORY");
 }
 
 static void release(void) {
@@ -159,14 +183,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: vfio-bench GROUP\n");
     return 2;
   }
-  char path[64];
-  snprintf(path, sizeof path, "/dev/vfio/%s", argv[1]);
-  container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-  if (container < 0) die("open /dev/vfio/vfio");
-  int group = open(path, O_RDWR | O_CLOEXEC);
-  if (group < 0) die("open group");
-  if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) != 0) die("VFIO_GROUP_SET_CONTAINER");
-  if (ioctl(container, VFIO_SET_IOMMU, VFIO_SPAPR_TCE_v2_IOMMU) != 0) die("VFIO_SET_IOMMU");
+  use_group(strtoull(argv[1], NULL, 10));
   printf("ready\n");
   fflush(stdout);
 
@@ -180,6 +197,9 @@ int main(int argc, char **argv) {
       printf("ok\n");
     } else if (fields == 3 && strcmp(verb, "run") == 0) {
       printf("ns %llu\n", (unsigned long long)run(what, (long)number));
+    } else if (fields >= 2 && strcmp(verb, "group") == 0) {
+      use_group(strtoull(what, NULL, 10));
+      printf("ok\n");
     } else if (fields >= 1 && strcmp(verb, "release") == 0) {
       release();
       printf("ok\n");
