@@ -112,7 +112,8 @@ export function assertFits(
   operation: string | (() => string),
 ): void {
   if (needed === 0n || fits(status, needed)) return;
-  throw new MemlockLimitError(typeof operation === 'string' ? operation : operation(), {
+  throw new MemlockLimitError({
+    operation: typeof operation === 'string' ? operation : operation(),
     needed,
     locked: status.locked,
     limit: status.limit ?? U64_MAX,

@@ -12,13 +12,14 @@ import {
   GroupNotViableError,
   InvalidArgumentError,
   IommuTypeError,
+  MappingNotFoundError,
   OperationPendingError,
   VfioUnavailableError,
   callNative,
 } from '../errors';
 import { Group } from '../group';
 import { Handle } from '../handle';
-import type { Mapping } from '../mapping';
+import { Mapping } from '../mapping';
 import { memlockReport, tceTableBytes, type MemlockReport, type PlannedCost } from '../memlock';
 import type { Region } from '../region';
 import { isPowerOfTwo, log2, toAddress, toIndex, toOneOf, toOptions, toSize } from '../validate';
@@ -49,8 +50,8 @@ export class Container extends Handle {
   private readonly lockedMemory: LockedMemory;
   /** Set by setIommu(); null before, and after the kernel released the IOMMU. */
   private iommu: Iommu | null = null;
-  /** Why the books were emptied without close(): the kernel released the IOMMU. */
-  private releasedBecause: string | null = null;
+  /** The group whose departure made the kernel release the IOMMU (the books emptied without close()). */
+  private releasedByGroup: number | null = null;
 
   private constructor(binding: NativeBinding) {
     super(binding, 'VFIO container');
@@ -59,10 +60,11 @@ export class Container extends Handle {
       () => binding.openContainer(),
       (native) =>
         native.code === 'ENOENT' || native.code === 'ENODEV'
-          ? new VfioUnavailableError(
-              `no VFIO container device (/dev/vfio/vfio: ${native.code}): this host has no VFIO; ` +
+          ? new VfioUnavailableError({
+              problem:
+                `no VFIO container device (/dev/vfio/vfio: ${native.code}): this host has no VFIO; ` +
                 'load the vfio, vfio_iommu_spapr_tce and vfio-pci modules on a POWER host',
-            )
+            })
           : undefined,
     );
     this.apiVersion = binding.getApiVersion(this.fd);
@@ -74,9 +76,9 @@ export class Container extends Handle {
     });
     if (this.apiVersion !== binding.constants.VFIO_API_VERSION) {
       binding.closeFd(this.fd);
-      throw new VfioUnavailableError(
-        `VFIO API version ${this.apiVersion}, this library speaks ${binding.constants.VFIO_API_VERSION}`,
-      );
+      throw new VfioUnavailableError({
+        problem: `VFIO API version ${this.apiVersion}, this library speaks ${binding.constants.VFIO_API_VERSION}`,
+      });
     }
   }
 
@@ -111,10 +113,7 @@ export class Container extends Handle {
     if (this.groupList.includes(g)) return g;
     try {
       if (!g.status().viable) {
-        throw new GroupNotViableError(
-          `IOMMU group ${g.number} is not viable: every device in it must be bound to vfio-pci ` +
-            '(see `vfio-spapr list` and `vfio-spapr bind`)',
-        );
+        throw new GroupNotViableError({ group: g.number });
       }
       callNative(
         `attaching group ${g.number} to the container`,
@@ -138,15 +137,14 @@ export class Container extends Handle {
   setIommu(type: IommuType = 'v2'): void {
     this.assertUsable();
     const t = toOneOf('type', type, ['v2', 'v1'] as const);
-    if (this.iommu !== null)
-      throw new IommuTypeError(`the IOMMU type is already ${this.iommu.type}`);
-    if (this.groupList.length === 0) {
-      throw new IommuTypeError('attach a group (addGroup) before choosing the IOMMU type');
+    if (this.iommu !== null) {
+      throw new IommuTypeError({ reason: 'already-set', current: this.iommu.type });
     }
+    if (this.groupList.length === 0) throw new IommuTypeError({ reason: 'no-group' });
     const c = this.binding.constants;
     const code = t === 'v2' ? c.VFIO_SPAPR_TCE_v2_IOMMU : c.VFIO_SPAPR_TCE_IOMMU;
     callNative(`setting the SPAPR TCE ${t} IOMMU`, () => this.binding.setIommu(this.fd, code));
-    this.releasedBecause = null;
+    this.releasedByGroup = null;
     this.iommu = new Iommu(t, this, this.binding, this.fd, this.systemPageSize, this.lockedMemory);
   }
 
@@ -269,7 +267,8 @@ export class Container extends Handle {
   unmap(mapping: Mapping): void {
     this.assertUsable();
     if (this.iommu === null) {
-      throw new InvalidArgumentError('the mapping is not live in this container');
+      const { iova, size } = mapping instanceof Mapping ? mapping : { iova: 0n, size: 0n };
+      throw new MappingNotFoundError({ iova, size, staleHandle: true });
     }
     this.iommu.mappings.unmap(mapping);
   }
@@ -311,9 +310,7 @@ export class Container extends Handle {
   close(): void {
     const pending = this.iommu?.pendingRegistrations ?? 0;
     if (pending > 0 && !this.closed) {
-      throw new OperationPendingError(
-        `${pending} async registration(s) in flight: await them before close()`,
-      );
+      throw new OperationPendingError({ operation: 'close()', pending });
     }
     if (!this.markClosed()) return;
     for (const group of this.groupList.splice(0)) group.close();
@@ -325,10 +322,10 @@ export class Container extends Handle {
   assertGroupClosable(group: Group): void {
     const pending = this.iommu?.pendingRegistrations ?? 0;
     if (pending > 0 && this.groupList.length === 1 && !this.closed) {
-      throw new OperationPendingError(
-        `${pending} async registration(s) in flight: await them before ` +
-          `closing group ${group.number}, the container's last group`,
-      );
+      throw new OperationPendingError({
+        operation: `closing group ${group.number}, the container's last group`,
+        pending,
+      });
     }
   }
 
@@ -347,9 +344,7 @@ export class Container extends Handle {
       return;
     }
     this.releaseIommu();
-    this.releasedBecause =
-      ` (the container lost its last group, ${group.number}, and the kernel released its IOMMU:` +
-      ' every registration, mapping and window is gone)';
+    this.releasedByGroup = group.number;
   }
 
   // --- internals -------------------------------------------------------------------------
@@ -363,9 +358,7 @@ export class Container extends Handle {
   private books(): Iommu {
     this.assertUsable();
     if (this.iommu === null) {
-      throw new IommuTypeError(
-        'choose the IOMMU type first: addGroup(), then setIommu()' + (this.releasedBecause ?? ''),
-      );
+      throw new IommuTypeError({ reason: 'unset', releasedByGroup: this.releasedByGroup });
     }
     return this.iommu;
   }
@@ -373,10 +366,12 @@ export class Container extends Handle {
   private v2(what: string): Iommu & { registrations: Registrations } {
     const iommu = this.books();
     if (iommu.registrations === null) {
-      throw new IommuTypeError(
-        `${what} needs a v2 container; this one is v1 (v1 pins memory at map time and has no ` +
-          'registration or windows)',
-      );
+      throw new IommuTypeError({
+        reason: 'wrong-type',
+        operation: what,
+        required: 'v2',
+        current: 'v1',
+      });
     }
     return iommu as Iommu & { registrations: Registrations };
   }
@@ -387,17 +382,20 @@ export class Container extends Handle {
 
   private v1(what: string): V1Switch {
     const iommu = this.books();
-    if (iommu.v1 === null) throw new IommuTypeError(`${what} needs a v1 container; this one is v2`);
+    if (iommu.v1 === null) {
+      throw new IommuTypeError({
+        reason: 'wrong-type',
+        operation: what,
+        required: 'v1',
+        current: 'v2',
+      });
+    }
     return iommu.v1;
   }
 
   private classifyAttachFailure(native: NativeError, group: Group): Error | undefined {
     if (native.code === 'EBUSY' && this.groupList.length > 0) {
-      return new GroupLimitError(
-        `group ${group.number} cannot join a container that already has group ` +
-          `${this.groupList[0].number}: this host allows one IOMMU group per container ` +
-          '(pre-IODA2); open one container per group',
-      );
+      return new GroupLimitError({ group: group.number, existing: this.groupList[0].number });
     }
     return undefined;
   }

@@ -54,16 +54,16 @@ export function assertTceLevelsAllocatable(
   if (largest === null || levelBytes(levels) <= largest) return;
   let enough = levels + 1;
   while (enough <= maxLevels && levelBytes(enough) > largest) enough += 1;
-  const tableBytes = tceTableBytes(pageShift, size, levels, systemPageSize);
-  throw new TceTableAllocationError(
-    `a ${hex(size)}-byte window of ${1n << BigInt(pageShift)}-byte pages in ${levels} ` +
-      `level(s) needs ${levelBytes(levels)}-byte TCE table levels, and the kernel allocates at ` +
-      `most ${largest} bytes in one block: it would fail with ENOMEM and leave ${tableBytes} ` +
-      'bytes charged to locked memory until the process exits; ' +
-      (enough <= maxLevels
-        ? `use levels: ${enough} or more`
-        : `no level count up to ${maxLevels} fits: use a smaller window or larger IOMMU pages`),
-  );
+  throw new TceTableAllocationError({
+    windowSize: size,
+    pageSize: 1n << BigInt(pageShift),
+    levels,
+    tableBytes: tceTableBytes(pageShift, size, levels, systemPageSize),
+    levelBytes: levelBytes(levels),
+    largestBlock: largest,
+    levelsThatFit: enough <= maxLevels ? enough : null,
+    maxLevels,
+  });
 }
 
 /**
@@ -77,7 +77,7 @@ export function classifyWindowCreateFailure(
     lockedRise: bigint;
     tableBytes: bigint;
     defaultBytes: bigint;
-    describe: string;
+    window: { windowSize: bigint; pageSize: bigint; levels: number };
     defaultWindow: LazyDefaultWindow;
   },
 ): Error | undefined {
@@ -86,12 +86,7 @@ export function classifyWindowCreateFailure(
   const stranded = lockedRise >= tableBytes ? tableBytes : 0n;
   if (defaultBytes > 0n && lockedRise - stranded >= defaultBytes) facts.defaultWindow.settled();
   if (stranded === 0n) return undefined;
-  return new TceTableAllocationError(
-    `creating ${facts.describe}: the kernel could not allocate its TCE table (ENOMEM) and left ` +
-      `${stranded} bytes charged to locked memory until this process exits (a kernel bug); try ` +
-      'more levels, or again when memory is less fragmented',
-    stranded,
-  );
+  return new TceTableAllocationError({ ...facts.window, strandedBytes: stranded });
 }
 
 /**
@@ -103,12 +98,7 @@ export function assertRegistrationWillReturn(
   systemPageSize: bigint,
 ): void {
   if (backingPageSize > systemPageSize && systemPageSize < 65536n) {
-    throw new HugetlbRegistrationError(
-      `registering memory backed by ${backingPageSize}-byte huge pages on a ` +
-        `${systemPageSize}-byte-page kernel would hang the caller in the kernel (the pin ` +
-        'retries hugetlb_fault forever on 4K-page ppc64 kernels): use the 64K-page kernel for ' +
-        'huge pages, or ordinary memory',
-    );
+    throw new HugetlbRegistrationError({ backingPageSize, systemPageSize });
   }
 }
 
@@ -125,12 +115,7 @@ export function classifyRegistrationFailure(
   size: bigint,
 ): Error | undefined {
   if (native.code !== 'EINVAL') return undefined;
-  return new RegionOverlapError(
-    `[${hex(address)}, ${hex(address + size)}) overlaps memory that another container of this ` +
-      'process registered with a different address or size: the kernel keeps one list of ' +
-      'registrations per process and shares only identical ranges (it says EINVAL); register ' +
-      'exactly the same range in both containers, or memory that does not overlap',
-  );
+  return new RegionOverlapError({ address, size, conflict: null, scope: 'process' });
 }
 
 /**

@@ -8,7 +8,8 @@ import {
   ArgumentRangeError,
   InvalidArgumentError,
   NotEnabledError,
-  NotRegisteredError,
+  MappingNotFoundError,
+  RegionNotFoundError,
   callNative,
 } from '../errors';
 import type { Ledger, MapPlan, MappingRecord } from '../ledger';
@@ -157,7 +158,7 @@ export class Mappings {
       throw new ArgumentRangeError('a mapping must let the device read, write or both');
     }
     if (!this.rules.enabled()) {
-      throw new NotEnabledError('enable() the v1 container before mapping (the kernel says EPERM)');
+      throw new NotEnabledError();
     }
     const plan = this.ledger.checkMap({
       address,
@@ -181,7 +182,11 @@ export class Mappings {
     }
     if (source instanceof Region) {
       if (this.rules.registrations === null) {
-        throw new NotRegisteredError('the region is not registered in this container');
+        throw new RegionNotFoundError({
+          address: source.address,
+          size: source.size,
+          staleHandle: true,
+        });
       }
       const record = this.rules.registrations.own(source);
       const { address, size } = subRange(record.address, record.size, opts);
@@ -211,7 +216,8 @@ export class Mappings {
       mapping.container !== this.container ||
       mapping.record.handle !== mapping
     ) {
-      throw new InvalidArgumentError('the mapping is not live in this container');
+      const { iova, size } = mapping instanceof Mapping ? mapping.record : { iova: 0n, size: 0n };
+      throw new MappingNotFoundError({ iova, size, staleHandle: true });
     }
     return mapping.record;
   }

@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   NotRegisteredError,
   OperationPendingError,
+  RegionNotFoundError,
   callNative,
   callNativeAsync,
 } from '../errors';
@@ -89,9 +90,12 @@ export class Registrations {
     if (this.pending.size === 0) return;
     for (const region of regions) {
       if (this.pending.has(region)) {
-        throw new NotRegisteredError(
-          `region ${hex(region.address)} is still being registered: await registerAsync first`,
-        );
+        throw new NotRegisteredError({
+          address: region.address,
+          size: region.size,
+          missing: region.address,
+          registering: true,
+        });
       }
     }
   }
@@ -181,7 +185,7 @@ export class Registrations {
   unregister(region: Region): void {
     const record = this.own(region);
     if (this.pending.has(record)) {
-      throw new OperationPendingError('the registration of this region is still in progress');
+      throw new OperationPendingError({ operation: 'unregister() of this region', pending: 1 });
     }
     this.ledger.checkUnregister(record.address, record.size);
     this.releaseBlocks(this.kernelBlocks.get(record) ?? [record]);
@@ -203,7 +207,9 @@ export class Registrations {
       region.container !== this.container ||
       region.record.handle !== region
     ) {
-      throw new NotRegisteredError('the region is not registered in this container');
+      const { address, size } =
+        region instanceof Region ? region.record : { address: 0n, size: 0n };
+      throw new RegionNotFoundError({ address, size, staleHandle: true });
     }
     return region.record;
   }

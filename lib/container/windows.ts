@@ -4,10 +4,10 @@
 import type { NativeBinding } from '../binding';
 import {
   ArgumentRangeError,
-  InvalidArgumentError,
   NoDynamicWindowsError,
   PageSizeError,
   WindowLimitError,
+  WindowNotFoundError,
   callNative,
 } from '../errors';
 import type { Ledger, WindowRecord } from '../ledger';
@@ -55,15 +55,10 @@ export class Windows {
     const levels = toIndex('options.levels', orDefault(opts.levels, 1), 64);
     const ddw = this.info.ddw;
     if (ddw === null) {
-      throw new NoDynamicWindowsError(
-        'this host has no dynamic DMA windows (no DDW flag in the SPAPR TCE info: a pre-IODA2 ' +
-          'PHB); map within the default 32-bit window',
-      );
+      throw new NoDynamicWindowsError();
     }
     if (!ddw.pageSizes.includes(pageSize)) {
-      throw new PageSizeError(
-        `IOMMU page size ${pageSize} is not offered; this host offers ${ddw.pageSizes.join(', ')}`,
-      );
+      throw new PageSizeError({ reason: 'not-offered', pageSize, offered: ddw.pageSizes });
     }
     if (!isPowerOfTwo(size) || size < pageSize) {
       throw new ArgumentRangeError(
@@ -75,10 +70,7 @@ export class Windows {
     }
     const existing = this.ledger.windows().length;
     if (existing >= ddw.maxWindows) {
-      throw new WindowLimitError(
-        `the host allows ${ddw.maxWindows} DMA windows and ${existing} exist: ` +
-          'remove one first (the kernel would say ENOSPC)',
-      );
+      throw new WindowLimitError({ maxWindows: ddw.maxWindows, existing });
     }
     const pageShift = log2(pageSize);
     const systemPageSize = this.ledger.systemPageSize;
@@ -94,16 +86,15 @@ export class Windows {
     const defaultBytes = this.defaultWindow.pendingBytes();
     this.lockedMemory.assertFits(defaultBytes + tableBytes, 'creating the DMA window');
     const lockedBefore = this.binding.vmLockedBytes();
-    const describe = `a ${hex(size)}-byte window of ${pageSize}-byte pages`;
     const start = callNative(
-      `creating ${describe}`,
+      `creating a ${hex(size)}-byte window of ${pageSize}-byte pages`,
       () => this.binding.spaprTceCreate(this.fd, pageShift, size, levels),
       (native) =>
         classifyWindowCreateFailure(native, {
           lockedRise: this.binding.vmLockedBytes() - lockedBefore,
           tableBytes,
           defaultBytes,
-          describe,
+          window: { windowSize: size, pageSize, levels },
           defaultWindow: this.defaultWindow,
         }),
     );
@@ -136,9 +127,8 @@ export class Windows {
   /** The books' record of a live window of this container. */
   own(window: Window): WindowRecord {
     if (!(window instanceof Window) || this.handles.get(window.record) !== window) {
-      throw new InvalidArgumentError(
-        'the window does not belong to this container (or is removed)',
-      );
+      const { start, size } = window instanceof Window ? window.record : { start: 0n, size: 0n };
+      throw new WindowNotFoundError({ start, size });
     }
     return window.record;
   }
