@@ -2,7 +2,7 @@
 // locked_vm, and whether it fits, decided before the kernel would say a bare ENOMEM.
 import type { NativeBinding } from './binding';
 import { ArgumentRangeError, InvalidArgumentError, MemlockLimitError } from './errors';
-import { log2, toSize, U64_MAX } from './validate';
+import { isPowerOfTwo, log2, toIndex, toSize, U64_MAX } from './validate';
 
 /** The longest plan memlockReport takes. */
 const MAX_PLAN_ENTRIES = 4096;
@@ -82,6 +82,26 @@ export function largestContiguousBlock(
 ): bigint | null {
   const order = binding.maxPageOrder();
   return order < 0 ? null : systemPageSize << BigInt(order);
+}
+
+/** What a window of this geometry charges, its arguments checked as a public call's. */
+export function windowCost(
+  pageSize: bigint | number,
+  size: bigint | number,
+  levels: number,
+  systemPageSize: bigint,
+): bigint {
+  const page = toSize('pageSize', pageSize, { min: 1n });
+  const bytes = toSize('size', size, { min: 1n });
+  if (!isPowerOfTwo(page) || !isPowerOfTwo(bytes)) {
+    throw new ArgumentRangeError('page size and window size must be powers of two');
+  }
+  return tceTableBytes(
+    log2(page),
+    bytes,
+    toIndex('levels', levels, MAX_TABLE_LEVELS),
+    systemPageSize,
+  );
 }
 
 /** Registering memory pins and charges every page of it. */

@@ -131,6 +131,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitEventfd(env, exports);
   InitMemory(env, exports);
   InitProcess(env, exports);
+  InitGuestMemory(env, exports);
+  InitGuestTable(env, exports);
   return exports;
 }
 

@@ -2,33 +2,32 @@
 // its groups and chooses the IOMMU type; windows, registrations and mappings are kept by the
 // parts in this folder, each checked against the books and the locked-memory prediction
 // before the kernel is asked.
-import { nativeBinding, type NativeBinding, type NativeError } from '../binding';
+import { nativeBinding, type NativeBinding } from '../binding';
 import { installDispose } from '../dispose';
 import type { DmaBuffer } from '../dma-buffer';
 import { Eeh } from '../eeh';
 import {
-  ArgumentRangeError,
-  GroupLimitError,
   GroupNotViableError,
   InvalidArgumentError,
   IommuTypeError,
   MappingNotFoundError,
   OperationPendingError,
-  VfioUnavailableError,
   callNative,
 } from '../errors';
 import { Group } from '../group';
 import { Handle } from '../handle';
 import { Mapping } from '../mapping';
-import { memlockReport, tceTableBytes, type MemlockReport, type PlannedCost } from '../memlock';
+import { memlockReport, windowCost, type MemlockReport, type PlannedCost } from '../memlock';
 import type { Region } from '../region';
-import { isPowerOfTwo, log2, toAddress, toIndex, toOneOf, toOptions, toSize } from '../validate';
+import { toAddress, toOneOf, toOptions, toSize } from '../validate';
 import type { Window } from '../window';
+import { classifyAttachFailure, openContainerFd } from './container-fd';
 import { Iommu } from './iommu';
 import { reinstallMappingsAfterDetach } from './kernel-quirks';
 import { LockedMemory } from './locked-memory';
 import type { Registrations } from './registrations';
 import type {
+  AsyncRegisterOptions,
   CallerOwnedMemoryOptions,
   ContainerInfo,
   ContainerOptions,
@@ -52,34 +51,18 @@ export class Container extends Handle {
   private iommu: Iommu | null = null;
   /** The group whose departure made the kernel release the IOMMU (the books emptied without close()). */
   private releasedByGroup: number | null = null;
+  /** Told when the IOMMU's state goes (close, or the last group leaving). */
+  private readonly releaseListeners: (() => void)[] = [];
 
   private constructor(binding: NativeBinding) {
     super(binding, 'VFIO container');
-    this.fd = callNative(
-      'opening /dev/vfio/vfio',
-      () => binding.openContainer(),
-      (native) =>
-        native.code === 'ENOENT' || native.code === 'ENODEV'
-          ? new VfioUnavailableError({
-              problem:
-                `no VFIO container device (/dev/vfio/vfio: ${native.code}): this host has no VFIO; ` +
-                'load the vfio, vfio_iommu_spapr_tce and vfio-pci modules on a POWER host',
-            })
-          : undefined,
-    );
-    this.apiVersion = binding.getApiVersion(this.fd);
+    ({ fd: this.fd, apiVersion: this.apiVersion } = openContainerFd(binding));
     this.systemPageSize = BigInt(binding.pageSize());
     this.lockedMemory = new LockedMemory(binding);
     this.eeh = new Eeh(binding, () => {
       this.assertUsable();
       return this.fd;
     });
-    if (this.apiVersion !== binding.constants.VFIO_API_VERSION) {
-      binding.closeFd(this.fd);
-      throw new VfioUnavailableError({
-        problem: `VFIO API version ${this.apiVersion}, this library speaks ${binding.constants.VFIO_API_VERSION}`,
-      });
-    }
   }
 
   /** Opens /dev/vfio/vfio. */
@@ -118,7 +101,7 @@ export class Container extends Handle {
       callNative(
         `attaching group ${g.number} to the container`,
         () => this.binding.groupSetContainer(g.fd, this.fd),
-        (native) => this.classifyAttachFailure(native, g),
+        (native) => classifyAttachFailure(native, g.number, this.groupList[0]?.number),
       );
     } catch (error) {
       if (typeof group === 'number') g.close();
@@ -196,10 +179,19 @@ export class Container extends Handle {
     return registrations.registerNow(registrations.bufferRequest(buffer, options));
   }
 
-  /** register() on the libuv pool: pinning gigabytes takes seconds. */
-  async registerAsync(buffer: DmaBuffer, options?: RegisterOptions): Promise<Region> {
+  /**
+   * register() on the libuv pool, in blocks: pinning gigabytes takes seconds. Reports progress
+   * and stops at options.signal, leaving nothing pinned.
+   */
+  async registerAsync(
+    buffer: DmaBuffer,
+    options?: RegisterOptions & AsyncRegisterOptions,
+  ): Promise<Region> {
     const registrations = this.registrations();
-    return registrations.registerInBackground(registrations.bufferRequest(buffer, options));
+    return registrations.registerInBackground(
+      registrations.bufferRequest(buffer, options),
+      options,
+    );
   }
 
   /**
@@ -218,11 +210,12 @@ export class Container extends Handle {
   async registerCallerOwnedMemoryAsync(
     address: bigint,
     size: bigint | number,
-    options?: CallerOwnedMemoryOptions,
+    options?: CallerOwnedMemoryOptions & AsyncRegisterOptions,
   ): Promise<Region> {
     const registrations = this.registrations();
     return registrations.registerInBackground(
       registrations.callerOwnedRequest(address, size, options),
+      options,
     );
   }
 
@@ -296,12 +289,7 @@ export class Container extends Handle {
 
   /** The locked-memory cost of creating a window of this geometry on this host. */
   windowCost(pageSize: bigint | number, size: bigint | number, levels = 1): bigint {
-    const page = toSize('pageSize', pageSize, { min: 1n });
-    const bytes = toSize('size', size, { min: 1n });
-    if (!isPowerOfTwo(page) || !isPowerOfTwo(bytes)) {
-      throw new ArgumentRangeError('page size and window size must be powers of two');
-    }
-    return tceTableBytes(log2(page), bytes, toIndex('levels', levels, 5), this.systemPageSize);
+    return windowCost(pageSize, size, levels, this.systemPageSize);
   }
 
   // --- closing ---------------------------------------------------------------------------
@@ -352,6 +340,12 @@ export class Container extends Handle {
   private releaseIommu(): void {
     this.iommu?.release();
     this.iommu = null;
+    for (const listener of this.releaseListeners.splice(0)) listener();
+  }
+
+  /** @internal `listener` runs once, when the IOMMU's state goes (the guest IOMMU's tables). */
+  onIommuReleased(listener: () => void): void {
+    this.releaseListeners.push(listener);
   }
 
   /** The IOMMU's state, after the open-and-same-process check. */
@@ -391,13 +385,6 @@ export class Container extends Handle {
       });
     }
     return iommu.v1;
-  }
-
-  private classifyAttachFailure(native: NativeError, group: Group): Error | undefined {
-    if (native.code === 'EBUSY' && this.groupList.length > 0) {
-      return new GroupLimitError({ group: group.number, existing: this.groupList[0].number });
-    }
-    return undefined;
   }
 }
 

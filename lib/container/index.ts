@@ -1,6 +1,7 @@
 // The container and the shapes its methods take.
 export { Container } from './container';
 export type {
+  AsyncRegisterOptions,
   CallerOwnedMemoryOptions,
   ContainerInfo,
   ContainerOptions,

@@ -122,7 +122,7 @@ export function classifyRegistrationFailure(
  * When one group of a v2 container is detached, the live mappings stop translating for the
  * groups that remain (their devices' DMA no longer reaches the memory), while the kernel
  * still counts them as mapped. MAP_DMA over the same range (a replacement, to the kernel)
- * makes them translate again (test/vm/faults.test.ts).
+ * makes them translate again (test/vm/faults.test.ts). Guest TCE tables are mapped again too.
  */
 export function reinstallMappingsAfterDetach(
   binding: NativeBinding,
@@ -140,4 +140,5 @@ export function reinstallMappingsAfterDetach(
       () => binding.mapDma(fd, record.address, record.iova, record.size, flags),
     );
   }
+  for (const window of ledger.windows()) window.servedBy?.reinstall();
 }

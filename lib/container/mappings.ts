@@ -128,10 +128,11 @@ export class Mappings {
     return {
       iova: t.iova,
       window: this.windows.handle(t.window),
-      mapping: t.mapping.handle as Mapping,
+      mapping: t.mapping ? (t.mapping.handle as Mapping) : null,
       offset: t.offset,
       address: t.address,
       region: t.region ? (t.region.handle as Region) : null,
+      guest: t.guest ?? null,
     };
   }
 

@@ -5,6 +5,7 @@
 import type { NativeBinding } from '../binding';
 import { DmaBuffer } from '../dma-buffer';
 import {
+  AbortError,
   ArgumentRangeError,
   InvalidArgumentError,
   NotRegisteredError,
@@ -20,7 +21,7 @@ import type { Container } from './container';
 import { assertRegistrationWillReturn, classifyRegistrationFailure } from './kernel-quirks';
 import type { LockedMemory } from './locked-memory';
 import { subRange } from './ranges';
-import type { CallerOwnedMemoryOptions, RegisterOptions } from './types';
+import type { AsyncRegisterOptions, CallerOwnedMemoryOptions, RegisterOptions } from './types';
 
 /** A registration every check allowed, ready for the kernel and the books. */
 interface RegistrationRequest extends RegisterPlan {
@@ -146,7 +147,13 @@ export class Registrations {
   }
 
   /** The same in blocks on the libuv pool; the range is booked before the first ioctl. */
-  async registerInBackground(request: RegistrationRequest): Promise<Region> {
+  async registerInBackground(
+    request: RegistrationRequest,
+    options?: AsyncRegisterOptions,
+  ): Promise<Region> {
+    const { signal, onProgress } = asyncOptions(options);
+    const what = `registering ${hex(request.size)} bytes at ${hex(request.address)}`;
+    if (signal?.aborted) throw new AbortError(what, signal.reason);
     const region = this.record(request);
     const record = region.record;
     this.pending.add(record);
@@ -161,6 +168,7 @@ export class Registrations {
     let charged = 0n;
     try {
       for (const block of blocks) {
+        if (signal?.aborted) throw new AbortError(what, signal.reason);
         await callNativeAsync(
           `registering ${hex(block.size)} bytes at ${hex(block.address)} (of ${hex(request.size)} at ${hex(request.address)})`,
           () => this.binding.registerMemoryAsync(this.fd, block.address, block.size),
@@ -169,6 +177,7 @@ export class Registrations {
         done.push(block);
         charged += block.size;
         this.lockedMemory.removeInFlight(block.size);
+        onProgress?.({ done: charged, total: request.size });
       }
     } catch (error) {
       this.lockedMemory.removeInFlight(request.size - charged);
@@ -257,6 +266,17 @@ export class Registrations {
     this.kernelBlocks.delete(record);
     releaseRegionHandle(record);
   }
+}
+
+function asyncOptions(options: AsyncRegisterOptions | undefined): AsyncRegisterOptions {
+  const { signal, onProgress } = toOptions<AsyncRegisterOptions>('options', options);
+  if (signal !== undefined && typeof (signal as { aborted?: unknown })?.aborted !== 'boolean') {
+    throw new InvalidArgumentError('options.signal must be an AbortSignal');
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new InvalidArgumentError('options.onProgress must be a function');
+  }
+  return { signal, onProgress };
 }
 
 /** The region's handle stops being live and lets go of its buffer. */

@@ -52,6 +52,14 @@ export interface RegisterOptions {
   size?: bigint | number;
 }
 
+/** How a long registration (the async forms) reports and stops. */
+export interface AsyncRegisterOptions {
+  /** Aborts between blocks: what was pinned is unpinned and the promise rejects with AbortError. */
+  signal?: AbortSignal;
+  /** Called after each block the kernel pinned, with the bytes done and the total. */
+  onProgress?: (progress: { done: bigint; total: bigint }) => void;
+}
+
 export interface CallerOwnedMemoryOptions {
   /** The page size backing the memory (default: the system page size). */
   backingPageSize?: bigint | number;
@@ -61,8 +69,13 @@ export interface CallerOwnedMemoryOptions {
 export interface TranslationInfo {
   iova: bigint;
   window: Window;
-  mapping: Mapping;
+  /** The mapping; null in a window a guest TCE table serves, where `guest` says what is there. */
+  mapping: Mapping | null;
+  /** Offset of the IOVA in the mapping (in its IOMMU page, for a guest TCE). */
   offset: bigint;
+  /** The process virtual address the IOVA translates to. */
   address: bigint;
   region: Region | null;
+  /** The guest's TCE and its table's LIOBN, in a window a guest TCE table serves; else null. */
+  guest: { liobn: number; tce: bigint } | null;
 }

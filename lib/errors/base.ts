@@ -59,6 +59,18 @@ export class ArgumentRangeError extends RangeError {
   }
 }
 
+/**
+ * An operation its AbortSignal stopped, shaped as Node's own (name 'AbortError', code
+ * 'ABORT_ERR', the signal's reason as `cause`); what it had done is undone.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(operation: string, reason: unknown) {
+    super(`${operation} was aborted; nothing of it is left`, { cause: reason });
+    this.name = 'AbortError';
+  }
+}
+
 /** The object was closed (container, group, device, buffer, window). */
 export class ClosedError extends VfioError {
   /** What was closed: 'VFIO container', 'device 0000:01:00.0', 'DMA buffer', ... */

@@ -9,4 +9,5 @@ export type {
   RegisterPlan,
   Translation,
   WindowRecord,
+  WindowServer,
 } from './records';

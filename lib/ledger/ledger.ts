@@ -6,6 +6,7 @@ import BTree from 'sorted-btree';
 import {
   AlignmentError,
   ArgumentRangeError,
+  GuestOwnedError,
   MappingNotFoundError,
   MappingOverlapError,
   NotRegisteredError,
@@ -15,6 +16,7 @@ import {
   RegionNotFoundError,
   RegionOverlapError,
   WindowInUseError,
+  formatRange,
 } from '../errors';
 import { hex } from '../validate';
 import { GRANULE, GRANULE_BIG, LAST_GRANULES, isMultiple, toGranules } from './granules';
@@ -26,9 +28,20 @@ import type {
   RegisterPlan,
   Translation,
   WindowRecord,
+  WindowServer,
 } from './records';
 
 const ADDRESS_SPACE_END = 1n << 64n;
+
+function guestWindow(window: WindowRecord, what: 'map' | 'remove'): GuestOwnedError {
+  return new GuestOwnedError({
+    what: `window ${formatRange(window.start, window.size)} (LIOBN 0x${window.servedBy?.liobn.toString(16)})`,
+    remedy:
+      what === 'map'
+        ? "put the guest's TCEs through its GuestTceTable instead of map()"
+        : 'remove it through GuestWindows.remove() (ibm,remove-pe-dma-window)',
+  });
+}
 
 /**
  * The keys are finite numbers (granules): a subtraction orders them. The library's default
@@ -113,6 +126,7 @@ export class Ledger {
       owner,
       mappingCount: 0,
       handle: null,
+      heldBy: null,
     };
     this.regionsByAddress.set(first, region);
     return region;
@@ -134,6 +148,12 @@ export class Ledger {
   /** The registered region exactly equal to the range, refusing one that is still mapped. */
   checkUnregister(address: bigint, size: bigint): RegionRecord {
     const region = this.regionExactly(address, size);
+    if (region.heldBy !== null) {
+      throw new GuestOwnedError({
+        what: `region ${formatRange(address, size)} (${region.heldBy})`,
+        remedy: 'remove the slot (GuestMemory.removeSlot), which unregisters it',
+      });
+    }
     if (region.mappingCount > 0) {
       throw new RegionInUseError({ address, size, users: region.mappingCount });
     }
@@ -192,6 +212,7 @@ export class Ledger {
       levels,
       isDefault,
       mappings: newTree(),
+      servedBy: null,
     };
     this.windowList.push(window);
     this.windowList.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
@@ -199,6 +220,7 @@ export class Ledger {
   }
 
   checkRemoveWindow(window: WindowRecord): void {
+    if (window.servedBy !== null) throw guestWindow(window, 'remove');
     if (window.mappings.size > 0) {
       throw new WindowInUseError({
         start: window.start,
@@ -246,6 +268,7 @@ export class Ledger {
     }
     const limit = first + count;
     if (limit > window.limit) throw this.outsideWindows(iova, size, window);
+    if (window.servedBy !== null) throw guestWindow(window, 'map');
     const from = toGranules(address);
     const regions = this.registrationRequired ? this.regionsCovering(from, count, request) : [];
     for (const region of regions) {
@@ -327,6 +350,7 @@ export class Ledger {
   translate(iova: bigint): Translation | undefined {
     const at = toGranules(iova);
     const window = this.windowHolding(at);
+    if (window?.servedBy) return this.translateGuest(iova, window, window.servedBy);
     const mapping = window && atOrBelow(window.mappings, at);
     if (!window || !mapping || at >= mapping.limit) return undefined;
     const offset = iova - mapping.iova;
@@ -334,6 +358,15 @@ export class Ledger {
     const from = toGranules(address);
     const region = mapping.regions.find((r) => from >= r.first && from < r.limit);
     return { iova, window, mapping, offset, address, region };
+  }
+
+  private translateGuest(iova: bigint, window: WindowRecord, table: WindowServer) {
+    const entry = table.translate(iova);
+    if (!entry) return undefined;
+    const offset = iova & (window.pageSize - 1n);
+    const region = this.regionAt(entry.address);
+    const guest = { liobn: table.liobn, tce: entry.tce };
+    return { iova, window, mapping: null, offset, address: entry.address, region, guest };
   }
 
   mappings(): MappingRecord[] {

@@ -17,6 +17,8 @@ export interface RegionRecord {
   mappingCount: number;
   /** The library's object for this record, set by the container; null once forgotten. */
   handle: unknown;
+  /** What holds the region besides its mappings (a guest RAM slot), named for errors. */
+  heldBy: string | null;
 }
 
 export interface WindowRecord {
@@ -32,6 +34,17 @@ export interface WindowRecord {
   readonly isDefault: boolean;
   /** By IOVA, keyed by first granule. */
   readonly mappings: BTree<number, MappingRecord>;
+  /** A guest TCE table that serves the window's IOVAs instead of the mappings, or null. */
+  servedBy: WindowServer | null;
+}
+
+/** What serves a window for a guest: its TCE table (lib/guest/tce-table.ts). */
+export interface WindowServer {
+  readonly liobn: number;
+  /** The live entry at a bus address: the guest's TCE and the host address, or undefined. */
+  translate(iova: bigint): { tce: bigint; address: bigint } | undefined;
+  /** Maps every live entry again (after a group left the container). */
+  reinstall(): void;
 }
 
 export interface MappingRecord {
@@ -56,7 +69,9 @@ export interface MappingRecord {
 export interface Translation {
   iova: bigint;
   window: WindowRecord;
-  mapping: MappingRecord;
+  /** The mapping, or null in a window a guest TCE table serves (then `guest` is set). */
+  mapping: MappingRecord | null;
+  guest?: { liobn: number; tce: bigint };
   /** Offset of the IOVA inside the mapping. */
   offset: bigint;
   /** The process virtual address the IOVA translates to. */

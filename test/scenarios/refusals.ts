@@ -305,7 +305,8 @@ export function refusalScenarios(getEnv: () => ScenarioEnv): void {
     assert.equal(t.address, buffer.address + page * 3n + 8n);
     assert.equal(t.region, region);
     assert.equal(t.offset, page + 8n);
-    assert.equal(t.mapping.writable, false);
+    assert.equal(t.mapping?.writable, false);
+    assert.equal(t.guest, null);
     assert.equal(container.translate(0x300000n), null);
     assert.deepEqual(
       container.mappings().map((m) => m.iova),

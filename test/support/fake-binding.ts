@@ -2,7 +2,14 @@
 // kernel-facts.md that the library's behaviour depends on (each one is re-measured against
 // the real kernel by the VM suite), and records every ioctl so tests can prove that a
 // refusal happened before the kernel was asked.
-import type { NativeBinding, NativeConstants, NativeError, SpaprTceInfo } from '../../lib/binding';
+import {
+  nativeBinding,
+  type NativeBinding,
+  type NativeConstants,
+  type NativeError,
+  type SpaprTceInfo,
+} from '../../lib/binding';
+import { fakeGuestCalls } from './fake-guest';
 
 export interface FakeKernelOptions {
   /** 4096 or 65536: the guest kernel's page size. */
@@ -18,6 +25,11 @@ export interface FakeKernelOptions {
   maxPageOrder?: number;
   /** false: /proc/buddyinfo cannot be read (the binding says -1; the kernel's limit stays). */
   buddyinfo?: boolean;
+  /**
+   * true: buffers are real memory from the addon (real addresses), for code that reads them
+   * natively, such as a guest's H_PUT_TCE_INDIRECT list; false (default): fake addresses.
+   */
+  realMemory?: boolean;
 }
 
 function fail(code: string, errno: number, ioctl?: string): never {
@@ -107,6 +119,9 @@ export class FakeKernel {
   readonly groups: Record<number, { viable: boolean; devices?: string[] }>;
   readonly maxPageOrder: number;
   readonly buddyinfo: boolean;
+  readonly realMemory: boolean;
+  /** The guest IOMMU's recorded ioctls, one array per call (see fake-guest.ts). */
+  readonly guestOps: BigUint64Array[] = [];
   /**
    * Fail the next TCE table allocation as a fragmented page allocator would, with the
    * kernel's charge left behind.
@@ -136,6 +151,7 @@ export class FakeKernel {
     this.ioda2 = options.ioda2 ?? true;
     this.maxPageOrder = options.maxPageOrder ?? Math.log2((16 * 1024 * 1024) / this.pageSize);
     this.buddyinfo = options.buddyinfo ?? true;
+    this.realMemory = options.realMemory ?? false;
     this.groups = options.groups ?? {
       0: { viable: true },
       1: { viable: true },
@@ -468,6 +484,11 @@ export class FakeKernel {
       eventfdWrite: () => undefined,
       eventfdWatch: () => ({ stop: () => undefined }),
       allocBuffer(size, _backing, hugePageSize) {
+        if (k.realMemory) {
+          const real = nativeBinding().allocBuffer(size, 'anonymous');
+          k.buffers.set(real.buffer, { address: real.address, freed: false });
+          return { buffer: real.buffer, address: real.address, fd: -1 };
+        }
         const page = BigInt(hugePageSize ?? k.pageSize);
         const buffer = new ArrayBuffer(size);
         const address = ((k.nextAddress + page - 1n) / page) * page;
@@ -479,6 +500,7 @@ export class FakeKernel {
         const b = k.buffers.get(buffer);
         if (!b || b.freed) err('EINVAL');
         b.freed = true;
+        if (k.realMemory) nativeBinding().freeBuffer(buffer);
       },
       addressOf(buffer) {
         const b = k.buffers.get(buffer);
@@ -495,6 +517,7 @@ export class FakeKernel {
       vmLockedBytes: () => k.locked,
       hasCapIpcLock: () => k.capIpcLock,
       pidCell: k.pidCell,
+      ...fakeGuestCalls(() => binding, k.guestOps),
     };
     return binding;
   }

@@ -68,6 +68,21 @@ const ERROR_FACTS: Record<string, object | undefined> = {
   },
   WindowInUseError: { start: 0n, size: 1n << 31n, mappingCount: 3 },
   WindowNotFoundError: { start: 1n << 59n, size: 1n << 32n },
+  GuestTceRefusedError: {
+    hcall: 'H_PUT_TCE',
+    reason: 'gpa-outside-slots',
+    liobn: 0x80000000,
+    ioba: 0x1000n,
+    index: 3,
+  },
+  GuestWindowRefusedError: {
+    call: 'ibm,create-pe-dma-window',
+    rtasStatus: -3,
+    problem: 'pages of 2^16 are not offered',
+  },
+  SlotInUseError: { gpa: 0n, size: 1n << 26n, users: 4 },
+  SlotOverlapError: { gpa: 0n, size: 1n << 26n, conflict: { start: 1n << 25n, size: 1n << 26n } },
+  GuestOwnedError: { what: 'window [0x0, 0x80000000)', remedy: 'put TCEs through its table' },
   MemlockLimitError: { operation: 'registering', needed: 1n, locked: 0n, limit: 0n, ulimitKiB: 1n },
 };
 
