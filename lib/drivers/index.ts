@@ -26,4 +26,9 @@ export {
   type NvmeCompletion,
 } from './nvme-queue';
 export type { NvmeControllerIdentity, NvmeNamespaceIdentity } from './nvme-identity';
-export { NvmeCommandError, NvmeControllerFatalError, NvmeTimeoutError } from './nvme-errors';
+export {
+  NvmeCommandError,
+  NvmeControllerFatalError,
+  NvmeQueueFullError,
+  NvmeTimeoutError,
+} from './nvme-errors';
