@@ -30,8 +30,9 @@ if (!isMainThread) {
   // The worker: its own container; the same range, then an overlapping one.
   const { group, address, size } = workerData as { group: number; address: bigint; size: bigint };
   const c = open(group);
-  const identical = outcome(() => c.registerCallerOwnedMemory(address, size));
+  // The overlap first: once this container holds the range, its own books would refuse it.
   const overlap = outcome(() => c.registerCallerOwnedMemory(address + MiB, 2n * MiB));
+  const identical = outcome(() => c.registerCallerOwnedMemory(address, size));
   parentPort?.postMessage({ identical, overlap, predicted: c.memlock().locked.toString() });
   parentPort?.once('message', () => {
     c.regionAt(address, size).unregister();
@@ -62,11 +63,7 @@ async function main(): Promise<void> {
     outcome(() => c0.register(buffer)),
     c0.memlock().locked,
   );
-  step(
-    'c1 registers the same range',
-    outcome(() => c1.register(buffer)),
-    c1.memlock().locked,
-  );
+  // c1's own books are empty: only the process's registry can refuse these.
   step(
     'c1 registers an overlapping range',
     outcome(() => c1.registerCallerOwnedMemory(buffer.address + MiB, 2n * MiB)),
@@ -79,6 +76,11 @@ async function main(): Promise<void> {
     asyncOverlap = `${(error as RegionOverlapError).code}:${(error as RegionOverlapError).scope}`;
   }
   step('c1 registers an overlapping range, async', asyncOverlap, c1.memlock().locked);
+  step(
+    'c1 registers the same range',
+    outcome(() => c1.register(buffer)),
+    c1.memlock().locked,
+  );
 
   const worker = new Worker(__filename, {
     workerData: { group: g2, address: buffer.address, size: 6n * MiB },
@@ -86,8 +88,8 @@ async function main(): Promise<void> {
   const fromWorker = await new Promise<Record<string, string>>((resolve) =>
     worker.once('message', resolve),
   );
-  step('a worker registers the same range', fromWorker.identical, BigInt(fromWorker.predicted));
   step('a worker registers an overlapping range', fromWorker.overlap, c0.memlock().locked);
+  step('a worker registers the same range', fromWorker.identical, BigInt(fromWorker.predicted));
 
   step(
     'c0 unregisters (c1 and the worker hold it)',
