@@ -96,86 +96,115 @@ Refusal CheckTce(GuestTable& table, uint64_t tce, GuestSlot** slotOut, uint64_t*
   return Refusal::kNone;
 }
 
-// Records that entry `index` now holds `tce`, moving the slots' counts of live entries.
-static void Commit(GuestTable& table, uint64_t index, uint64_t tce) {
+// Records that entry `index` now holds `tce` (in `slot` when live), moving the slots' counts
+// of live entries.
+static void Commit(GuestTable& table, uint64_t index, uint64_t tce, GuestSlot* slot) {
   uint64_t old = table.shadow.Get(index);
   if (old & kTcePerms) {
-    GuestSlot* slot = table.memory->Find(old & ~kTcePerms);
-    if (slot != nullptr) slot->users -= 1;
+    GuestSlot* oldSlot = table.memory->Find(old & ~kTcePerms);
+    if (oldSlot != nullptr) oldSlot->users -= 1;
     table.live -= 1;
   }
-  if (tce & kTcePerms) {
-    GuestSlot* slot = table.memory->Find(tce & ~kTcePerms);
-    if (slot != nullptr) slot->users += 1;
+  if (slot != nullptr) {
+    slot->users += 1;
     table.live += 1;
   }
   table.shadow.Set(index, tce);
 }
 
+namespace {
+
+// A checked entry of a batch: the TCE, and for a live one its host address and slot. Trivial,
+// so that a batch's array on the stack costs nothing until its entries are checked.
+struct Checked {
+  uint64_t tce;
+  uint64_t host;
+  GuestSlot* slot;
+};
+
+// The entries of a batch, each checked once: a list (at most 512) on the stack, or one value
+// for every entry (H_STUFF_TCE, any count).
+class CheckedBatch {
+ public:
+  CheckedBatch(GuestTable& table, const TceSource& source, uint64_t count)
+      : uniform_(source.uniform) {
+    valid_ = uniform_ ? (Check(table, source.At(0), &one_) ? count : 0) : 0;
+    if (uniform_) return;
+    for (uint64_t i = 0; i < count && i < kMax; ++i) {
+      if (!Check(table, source.At(i), &entries_[i])) return;
+      valid_ = i + 1;
+    }
+  }
+  // Entries [0, valid()) passed; valid() < count: entry valid() was refused for refusal().
+  uint64_t valid() const { return valid_; }
+  Refusal refusal() const { return refusal_; }
+  const Checked& operator[](uint64_t i) const { return uniform_ ? one_ : entries_[i]; }
+
+  static constexpr uint64_t kMax = 512;
+
+ private:
+  bool Check(GuestTable& table, uint64_t tce, Checked* entry) {
+    entry->tce = tce;
+    entry->host = 0;
+    entry->slot = nullptr;
+    refusal_ = CheckTce(table, tce, &entry->slot, &entry->host);
+    return refusal_ == Refusal::kNone;
+  }
+
+  bool uniform_;
+  uint64_t valid_ = 0;
+  Refusal refusal_ = Refusal::kNone;
+  Checked one_{0, 0, nullptr};
+  Checked entries_[kMax];
+};
+
+}  // namespace
+
 BatchOutcome ApplyBatch(GuestTable& table, int fd, uint64_t ioba, const TceSource& source,
                         uint64_t count) {
   BatchOutcome outcome;
   const uint64_t first = (ioba - table.start) >> table.pageShift;
+  const uint64_t page = table.pageSize;
   // Every entry is checked before any ioctl; the ones before a refused entry are done.
-  uint64_t valid = count;
-  for (uint64_t i = 0; i < count; ++i) {
-    GuestSlot* slot = nullptr;
-    uint64_t host = 0;
-    Refusal refusal = CheckTce(table, source.At(i), &slot, &host);
-    if (refusal != Refusal::kNone) {
-      outcome.refusal = refusal;
-      outcome.index = i;
-      valid = i;
-      break;
-    }
-    if (source.uniform) break;  // one value: one check
+  const CheckedBatch batch(table, source, count);
+  const uint64_t valid = batch.valid();
+  if (valid < count) {
+    outcome.refusal = batch.refusal();
+    outcome.index = valid;
   }
-  if (source.uniform && outcome.refusal != Refusal::kNone) return outcome;
-
   uint64_t i = 0;
   while (i < valid) {
-    const uint64_t tce = source.At(i);
-    const uint64_t perms = tce & kTcePerms;
+    const Checked& entry = batch[i];
+    const uint64_t perms = entry.tce & kTcePerms;
     uint64_t j = i + 1;
     IoctlFailure failure;
     if (perms == 0) {
       if ((table.shadow.Get(first + i) & kTcePerms) == 0) {
-        Commit(table, first + i, tce);  // clearing a clear entry: nothing to ask the kernel
+        table.shadow.Set(first + i,
+                         entry.tce);  // clearing a clear entry: nothing to ask the kernel
         i = j;
         continue;
       }
-      while (j < valid && (source.At(j) & kTcePerms) == 0 &&
+      while (j < valid && (batch[j].tce & kTcePerms) == 0 &&
              (table.shadow.Get(first + j) & kTcePerms) != 0) {
         ++j;
       }
-      failure = Issue(table, fd, kOpUnmap, table.start + (first + i) * table.pageSize,
-                      (j - i) * table.pageSize, 0, 0);
+      failure = Issue(table, fd, kOpUnmap, table.start + (first + i) * page, (j - i) * page, 0, 0);
     } else {
-      GuestSlot* slot = nullptr;
-      uint64_t host = 0;
-      CheckTce(table, tce, &slot, &host);
-      uint64_t next = host + table.pageSize;
-      while (j < valid) {
-        const uint64_t other = source.At(j);
-        GuestSlot* s = nullptr;
-        uint64_t h = 0;
-        if ((other & kTcePerms) != perms || CheckTce(table, other, &s, &h) != Refusal::kNone ||
-            h != next) {
-          break;
-        }
-        next += table.pageSize;
+      // A run: the next entries with the same permissions on the next host pages, one MAP.
+      while (j < valid && (batch[j].tce & kTcePerms) == perms &&
+             batch[j].host == entry.host + (j - i) * page) {
         ++j;
       }
-      failure = Issue(table, fd, kOpMap, table.start + (first + i) * table.pageSize,
-                      (j - i) * table.pageSize, host, MapFlags(tce));
+      failure = Issue(table, fd, kOpMap, table.start + (first + i) * page, (j - i) * page,
+                      entry.host, MapFlags(entry.tce));
     }
     if (failure.failed()) {
       if (perms != 0) {
         // The kernel cleared the pages of the run it had built; the rest may still hold the
         // old translations. Clear the whole run, so the books and the device agree.
-        Issue(table, fd, kOpUnmap, table.start + (first + i) * table.pageSize,
-              (j - i) * table.pageSize, 0, 0);
-        for (uint64_t k = i; k < j; ++k) Commit(table, first + k, 0);
+        Issue(table, fd, kOpUnmap, table.start + (first + i) * page, (j - i) * page, 0, 0);
+        for (uint64_t k = i; k < j; ++k) Commit(table, first + k, 0, nullptr);
       }
       outcome.kernelResult = failure.rc;
       outcome.kernelErrno = failure.err;
@@ -184,7 +213,7 @@ BatchOutcome ApplyBatch(GuestTable& table, int fd, uint64_t ioba, const TceSourc
       outcome.refusal = Refusal::kNone;
       return outcome;
     }
-    for (uint64_t k = i; k < j; ++k) Commit(table, first + k, source.At(k));
+    for (uint64_t k = i; k < j; ++k) Commit(table, first + k, batch[k].tce, batch[k].slot);
     i = j;
   }
   return outcome;
@@ -222,7 +251,7 @@ int ClearTable(GuestTable& table, int fd, const char** ioctlName) {
           *ioctlName = f.name;
         }
       });
-  table.shadow.ForEachSet([&](uint64_t index, uint64_t) { Commit(table, index, 0); });
+  table.shadow.ForEachSet([&](uint64_t index, uint64_t) { Commit(table, index, 0, nullptr); });
   table.shadow.Clear();
   return err;
 }
