@@ -10,12 +10,17 @@
         "native/errors.cc",
         "native/eventfd.cc",
         "native/group.cc",
+        "native/guest_memory.cc",
+        "native/guest_table.cc",
+        "native/guest_table_napi.cc",
         "native/ioctl.cc",
         "native/mapping.cc",
         "native/memory.cc",
         "native/mmio.cc",
         "native/process.cc",
-        "native/procfs.cc"
+        "native/procfs.cc",
+        "native/registry.cc",
+        "native/tce_shadow.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"

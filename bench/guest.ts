@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Container, DmaBuffer, Sysfs, type Mapping, type Region } from '../lib';
 import { nativeBinding } from '../lib/binding';
+import { openContainer } from './bench-container';
+import { GuestTceSubject, TCE_BATCH, type GuestTceOp } from './guest-tce';
 
 const MARKER = 'VFIO_BENCH_RESULT';
 /** The uid 65534 child's result line. */
@@ -32,9 +34,23 @@ const ROUNDS = 24;
 const BATCH_PAGES = 512;
 
 type Kind = 'map' | 'register' | 'none';
-type Op = 'noop' | 'map' | 'mapn' | 'register' | 'window';
+type Op = 'noop' | 'map' | 'mapn' | 'mapscatter' | 'unmapn' | 'register' | 'window';
 /** What the library side can run: the C reference's operations, and variants of them. */
-type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch';
+type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch' | GuestTceOp;
+
+/**
+ * A library side of a case: the container's API, or the guest IOMMU's (guest-tce.ts). It owns
+ * its container, on one of the two groups at a time: detach() frees the group for the C side.
+ */
+export interface Subject {
+  group: number;
+  detach(): void;
+  /** A fresh container on `group`; what was prepared moves with it. */
+  attach(group: number): void;
+  prepare(kind: Kind, size: number): void;
+  release(): void;
+  run(op: LibraryOp, ops: number): number;
+}
 
 interface Case {
   id: string;
@@ -60,6 +76,8 @@ export interface CaseResult {
   ops: number;
   rounds: Round[];
   /** Per operation, over the rounds. */
+  /** What the `c` side was when it is not the C reference (e.g. 'raw binding'). */
+  baseline?: string;
   libNsPerOp: Stats;
   cNsPerOp: Stats;
   /** library/C of each round (the two sides on different groups, swapped every two rounds). */
@@ -114,6 +132,7 @@ class CReference {
     const c = new CReference(child);
     const hello = await c.next();
     if (hello !== 'ready') throw new Error(`C reference: ${hello}`);
+    c.group = group;
     return c;
   }
 
@@ -124,9 +143,13 @@ class CReference {
     return answer;
   }
 
+  /** The group the C side's container is on. */
+  group = -1;
+
   /** Moves the C side's container to another group (a prepared registration moves too). */
   async use(group: number): Promise<void> {
     await this.command(`group ${group}`);
+    this.group = group;
   }
 
   async run(op: Op, ops: number): Promise<number> {
@@ -148,16 +171,8 @@ class CReference {
   }
 }
 
-/** A v2 container on one group. */
-function openContainer(group: number): Container {
-  const container = Container.open();
-  container.addGroup(group);
-  container.setIommu('v2');
-  return container;
-}
-
 /** The library doing what the C reference does, through the public API. */
-class LibrarySubject {
+class LibrarySubject implements Subject {
   private buffer: DmaBuffer | null = null;
   private region: Region | null = null;
   private size = 0n;
@@ -352,7 +367,7 @@ async function calibrate(c: CReference, op: Op): Promise<number> {
 }
 
 async function runCase(
-  lib: LibrarySubject,
+  lib: Subject,
   c: CReference,
   groups: readonly [number, number],
   spec: Case,
@@ -417,6 +432,122 @@ async function runCase(
     lib.release();
     await c.command('release');
   }
+}
+
+/**
+ * A guest's TCE hypercalls: the library's guest tables against the C reference doing what QEMU
+ * does (one MAP or UNMAP per TCE), and one put + one clear against the raw binding's MAP and
+ * UNMAP of the same page, interleaved in the same rounds. Each subject starts on the group the
+ * C side does not hold.
+ */
+async function guestTceCases(
+  c: CReference,
+  groups: readonly [number, number],
+  wanted: (id: string) => boolean,
+): Promise<CaseResult[]> {
+  const free = () => (c.group === groups[0] ? groups[1] : groups[0]);
+  const batch = { kind: 'map' as const, size: TCE_BATCH * 4096, ops: TCE_BATCH };
+  const specs: [Case, GuestTceOp][] = [
+    [
+      {
+        id: 'tce-scatter',
+        label: `guest put of ${TCE_BATCH} scattered 4K TCEs (per entry)`,
+        op: 'mapscatter',
+        ...batch,
+      },
+      'tce-scatter',
+    ],
+    [
+      {
+        id: 'tce-contig',
+        label: `guest put of ${TCE_BATCH} contiguous 4K TCEs (per entry)`,
+        op: 'mapn',
+        ...batch,
+      },
+      'tce-contig',
+    ],
+    [
+      {
+        id: 'tce-clear',
+        label: `guest clear (H_STUFF_TCE) of ${TCE_BATCH} entries (per entry)`,
+        op: 'unmapn',
+        ...batch,
+      },
+      'tce-clear',
+    ],
+    [
+      {
+        id: 'tce-putclear',
+        label: 'guest put + clear of one 4K TCE',
+        kind: 'map',
+        size: 4096,
+        op: 'map',
+      },
+      'tce-putclear',
+    ],
+  ];
+  const results: CaseResult[] = [];
+  for (const [spec, op] of specs) {
+    if (!wanted(spec.id)) continue;
+    const subject = new GuestTceSubject(free());
+    try {
+      results.push(await runCase(subject, c, groups, spec, op));
+    } finally {
+      subject.close();
+    }
+  }
+  if (wanted('tce-putclear-binding')) {
+    const subject = new GuestTceSubject(free());
+    subject.prepare();
+    try {
+      results.push(
+        interleaved(subject, 'tce-putclear', 'map-binding-4k', 2000, {
+          id: 'tce-putclear-binding',
+          label: 'guest put + clear of one 4K TCE, against the raw binding',
+          baseline: 'raw binding MAP+UNMAP',
+        }),
+      );
+    } finally {
+      subject.close();
+    }
+  }
+  return results;
+}
+
+/** Two library-side operations in alternating rounds on one group: `op` against `baselineOp`. */
+function interleaved(
+  subject: Subject,
+  op: LibraryOp,
+  baselineOp: LibraryOp,
+  ops: number,
+  what: { id: string; label: string; baseline: string },
+): CaseResult {
+  subject.run(op, ops);
+  subject.run(baselineOp, ops);
+  const rounds: Round[] = [];
+  for (let r = 0; r < ROUNDS; r += 1) {
+    const first = r % 2 === 0;
+    const a = first ? subject.run(op, ops) : 0;
+    const cNs = subject.run(baselineOp, ops);
+    const libNs = first ? a : subject.run(op, ops);
+    rounds.push({ libNs, cNs, libGroup: subject.group, cGroup: subject.group });
+    console.log(
+      `bench: ${what.label}: round ${r + 1}/${ROUNDS}: ${perOp(libNs, ops)}/op, ` +
+        `${what.baseline} ${perOp(cNs, ops)}/op, ratio ${(libNs / cNs).toFixed(3)}`,
+    );
+  }
+  const libNsPerOp = stats(rounds.map((x) => x.libNs / ops));
+  const cNsPerOp = stats(rounds.map((x) => x.cNs / ops));
+  return {
+    ...what,
+    size: 4096,
+    ops,
+    rounds,
+    libNsPerOp,
+    cNsPerOp,
+    ratio: stats(rounds.map((x) => x.libNs / x.cNs)),
+    sameGroupRatio: { [String(subject.group)]: libNsPerOp.median / cNsPerOp.median },
+  };
 }
 
 /** Watches the event loop with a 1 ms timer; stop() gives the longest gap between its runs. */
@@ -578,6 +709,8 @@ async function libraryAgainstC(
       };
       cases.push(await runCase(lib, c, groups, batch, 'mapn-batch'));
     }
+    lib.close();
+    cases.push(...(await guestTceCases(c, groups, wanted)));
   } finally {
     c.close();
     lib.close();
@@ -652,6 +785,17 @@ async function main(): Promise<void> {
   }
   const nobodyIds = NOBODY_CASES.filter((id) => !only || only.includes(id));
   const nobody = nobodyIds.length > 0 ? await registerRowsAsNobody(binary, nobodyIds) : null;
+  let steadyLocked = null;
+  if (wanted('tce-locked')) {
+    const guest = new GuestTceSubject(groups[0]);
+    guest.prepare();
+    try {
+      steadyLocked = guest.steadyLocked(100_000);
+    } finally {
+      guest.close();
+    }
+    console.log(`bench: guest puts and locked memory: ${JSON.stringify(steadyLocked)}`);
+  }
   if (pinnedCpu !== null) pinMainThread(`0-${cpus - 1}`);
   let stall = null;
   if (wanted('stall')) {
@@ -662,7 +806,7 @@ async function main(): Promise<void> {
       container.close();
     }
   }
-  console.log(`${MARKER} ${JSON.stringify({ environment, cases, nobody, stall })}`);
+  console.log(`${MARKER} ${JSON.stringify({ environment, cases, nobody, stall, steadyLocked })}`);
 }
 
 main().catch((error: unknown) => {

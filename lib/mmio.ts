@@ -76,7 +76,7 @@ export class MmioRegion {
   }
 
   private checked(offset: number, width: MmioWidth): ArrayBuffer {
-    if (this.buffer === null) throw new ClosedError(`MMIO mapping of ${this.what}`);
+    if (this.buffer === null) throw new ClosedError({ what: `MMIO mapping of ${this.what}` });
     const bytes = width / 8;
     if (!Number.isInteger(offset) || offset < 0 || offset + bytes > this.size || offset % bytes) {
       throw new ArgumentRangeError(

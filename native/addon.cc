@@ -1,6 +1,7 @@
 // Module entry: the constants and ioctl numbers of the build target's headers, the
-// target architecture, and every concept's functions. Context-aware: no mutable
-// static state anywhere in the addon, so each worker_thread gets its own instance.
+// target architecture, and every concept's functions. Context-aware: each worker_thread gets
+// its own instance; the one process-wide state is the registry of the process's registrations
+// (registry.cc), which the kernel itself keeps per process.
 #include "addon.h"
 
 #include <linux/vfio.h>
@@ -131,6 +132,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitEventfd(env, exports);
   InitMemory(env, exports);
   InitProcess(env, exports);
+  InitGuestMemory(env, exports);
+  InitGuestTable(env, exports);
+  InitRegistry(env, exports);
   return exports;
 }
 

@@ -117,24 +117,11 @@ export class ApiFuzzer {
     name = 'public API',
   ) {
     this.tally = new Tally(name, seed, publicErrorCode);
-    this.recorder = new KernelCallRecorder(env.binding, (fd, address, size) => {
-      const overlaps = (r: { address: bigint; size: bigint }) =>
-        r.address < address + size && address < r.address + r.size;
-      const inside = (b: DmaBuffer) =>
-        !b.freed && address >= b.address && address + size <= b.address + BigInt(b.size);
-      return {
-        overlapsAnotherContainer: this.openContainers()
-          .filter((c) => c.fd !== fd)
-          .some((c) => {
-            try {
-              return c.regions().some(overlaps);
-            } catch {
-              return false; // no IOMMU type (yet, or any more)
-            }
-          }),
-        inLibraryMemory: [...this.buffers, this.callerMemory].some(inside),
-      };
-    });
+    this.recorder = new KernelCallRecorder(env.binding, (address, size) => ({
+      inLibraryMemory: [...this.buffers, this.callerMemory].some(
+        (b) => !b.freed && address >= b.address && address + size <= b.address + BigInt(b.size),
+      ),
+    }));
     this.page = BigInt(env.binding.pageSize());
     this.callerMemory = DmaBuffer.allocate(this.page * 16n, { binding: env.binding });
     this.ops = this.defineOps().filter((op) => env.fake || !op.fakeOnly);

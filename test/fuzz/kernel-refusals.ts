@@ -37,18 +37,12 @@ export interface KernelRefusal {
 }
 
 export interface RangeFacts {
-  /**
-   * The range overlapped another open container's registration. An identical range counts
-   * too: the kernel shares it only when it is one kernel registration, and a registerAsync
-   * region is several (its blocks).
-   */
-  overlapsAnotherContainer: boolean;
   /** The range lies in memory the library allocated and has not freed (DmaBuffer). */
   inLibraryMemory: boolean;
 }
 
-/** The facts of a registration's range [address, address + size) on container `fd`. */
-export type DescribeRange = (fd: unknown, address: bigint, size: bigint) => RangeFacts;
+/** The facts of a registration's range [address, address + size). */
+export type DescribeRange = (address: bigint, size: bigint) => RangeFacts;
 
 /** The binding the fuzzed library uses, noting every booked call the kernel refused. */
 export class KernelCallRecorder {
@@ -63,10 +57,10 @@ export class KernelCallRecorder {
       // Argument errors the native layer raises are the library's to prevent, not refusals.
       if (typeof code !== 'string' || error instanceof TypeError || error instanceof RangeError)
         return;
-      const [fd, address, size] = args as [unknown, bigint, bigint];
+      const [, address, size] = args as [unknown, bigint, bigint];
       const facts = call.startsWith('registerMemory')
-        ? describe(fd, address, size)
-        : { overlapsAnotherContainer: false, inLibraryMemory: false };
+        ? describe(address, size)
+        : { inLibraryMemory: false };
       this.refusals.push({ step, call, code, args, facts });
     };
     this.binding = new Proxy(target, {
@@ -131,16 +125,6 @@ export const KERNEL_ONLY_REFUSALS: readonly ExplainedRefusal[] = [
       'refuses levels larger than its largest order, but a fragmented allocator may have no ' +
       'block of that order free (TceTableAllocationError, with the stranded charge)',
     applies: ({ error }) => error instanceof TceTableAllocationError && error.strandedBytes > 0n,
-  },
-  {
-    calls: ['registerMemory', 'registerMemoryAsync'],
-    code: 'EINVAL',
-    why:
-      "a range overlapping another container's registration (or equal to one that " +
-      'registerAsync made in blocks): the kernel keeps registrations per process, the ' +
-      "library's books are per container until the process-wide registry (issue 15) lands; " +
-      'then this entry goes (RegionOverlapError, nothing charged)',
-    applies: ({ refusal }) => refusal.facts.overlapsAnotherContainer,
   },
   {
     calls: ['registerMemory', 'registerMemoryAsync'],

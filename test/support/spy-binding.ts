@@ -6,9 +6,9 @@ import type { NativeBinding } from '../../lib/binding';
 
 /**
  * Native calls that only read this process's own state (page sizes, RLIMIT_MEMLOCK, VmLck,
- * capabilities, a buffer's address): the library may consult them to decide a refusal. Every
- * other call reaches a VFIO fd or changes the process (opens, closes, ioctls, mmaps, MMIO,
- * allocations).
+ * capabilities, a buffer's address) or keep the addon's books of the process's registrations
+ * (no syscall): the library consults them to decide a refusal. Every other call reaches a
+ * VFIO fd or changes the process (opens, closes, ioctls, mmaps, MMIO, allocations).
  */
 export const PROCESS_QUERIES: ReadonlySet<keyof NativeBinding> = new Set<keyof NativeBinding>([
   'pageSize',
@@ -18,6 +18,10 @@ export const PROCESS_QUERIES: ReadonlySet<keyof NativeBinding> = new Set<keyof N
   'vmLockedBytes',
   'hasCapIpcLock',
   'addressOf',
+  'registryAcquire',
+  'registryRelease',
+  'registryConfirm',
+  'registryPendingBytes',
 ]);
 
 export interface SpiedBinding {

@@ -62,7 +62,7 @@ describe('Container.mapMany against the fake kernel', function () {
   it('maps every range in one native call to the kernel, in order, as map() would', function () {
     const before = calls.length;
     const mappings = container.mapMany([page(0), page(1), { ...page(5), write: false }]);
-    // Besides the memlock reads for the lazy default window, one call: the batch.
+    // Besides the memlock reads for the lazy default window, one call to the kernel: the batch.
     assert.deepEqual(kernelCalls(calls.slice(before)), ['mapDmaBatch']);
     assert.deepEqual(
       mappings.map((m) => m.iova),

@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { nativeBinding } from '../../lib/binding';
 import { dmaRoundTrip } from '../../examples/dma-round-trip';
+import { guestIommu } from '../../examples/guest-iommu';
 import { memfdGuestRam } from '../../examples/memfd-guest-ram';
 import { nvmeIdentify } from '../../examples/nvme-identify';
 import { twoGroups } from '../../examples/two-groups';
@@ -30,17 +31,31 @@ describe('examples (real kernel)', function () {
     }
   });
 
+  it('guest-iommu: slots, a guest DDW, the hypercalls, and edu DMA into the guest page a TCE names', async function () {
+    const lines: string[] = [];
+    const result = await guestIommu((line) => lines.push(line), guest().edu[0].bdf);
+    assert.equal(result.ok, true, lines.join('\n'));
+    assert.equal(result.lockedSteady, true, lines.join('\n'));
+    assert.equal(result.dynamicWindowStart, 0x0800000000000000n);
+    assert.equal(result.dynamicPageSize, BigInt(nativeBinding().pageSize()));
+    assert.match(lines.join('\n'), /H_PUT_TCE -> H_SUCCESS/);
+  });
+
   it('two-groups: one container, one mapping, both edu devices', async function () {
     const lines: string[] = [];
     assert.equal(await twoGroups((line) => lines.push(line)), true, lines.join('\n'));
     assert.equal(lines.filter((l) => /round trip identical$/.test(l)).length, 2, lines.join('\n'));
   });
 
-  it("nvme-identify: the controller's model and serial through an admin queue in a DmaBuffer", async function () {
+  it("nvme-identify: the controller's model and serial, and namespace 1, through the NVMe driver", async function () {
     const lines: string[] = [];
     const result = await nvmeIdentify((line) => lines.push(line), guest().nvme[0].bdf);
     assert.equal(result.model, 'QEMU NVMe Ctrl', lines.join('\n'));
     assert.equal(result.serial, 'vfiospapr0001');
     assert.equal(result.vendorId, 0x1b36);
+    // The rig's nvme.img: 64 MiB (scripts/rig/prepare.sh), QEMU's default 512-byte blocks
+    assert.equal(result.blockSize, 512);
+    assert.equal(result.blocks, (64n << 20n) / 512n);
+    assert.match(lines.join('\n'), /^Identify Namespace 1: 131072 blocks of 512 bytes$/m);
   });
 });
