@@ -92,11 +92,14 @@ cp --sparse=always "$CACHE/nvme.img" "$tmp/nvme.img"
 # Same bus names on both machines: pcie.N is the root port of PHB N, so each
 # device sits behind its own PHB, i.e. in its own IOMMU group.
 # panic=1 + -no-reboot: a panicking guest ends QEMU at once instead of hanging.
+# log_buf_len: room for a whole run's kernel log (every container logs its PE's window
+# set-up; a bench run logs ~3,000 records, past the default 128 KiB), which the suite and
+# the bench judge (docs/kernel-log.md).
 # shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
 qemu=(
   qemu-system-ppc64 -M "$machine" -m "$memory" -smp "$smp" -nographic -no-reboot
   -kernel "$KDIR/vmlinux" -initrd "$tmp/initrd.gz"
-  -append "console=hvc0 quiet panic=1${extra_append:+ $extra_append}"
+  -append "console=hvc0 quiet panic=1 log_buf_len=4M${extra_append:+ $extra_append}"
   -device edu,bus=pcie.0,dma_mask=0xffffffffffffffff
   -device edu,bus=pcie.1
   -drive "file=$tmp/nvme.img,if=none,id=nv0,format=raw"
