@@ -23,7 +23,7 @@ const ROUNDS = 25;
 const BATCH_PAGES = 512;
 
 type Kind = 'map' | 'register' | 'none';
-type Op = 'noop' | 'map' | 'mapn' | 'mapscatter' | 'unmapn' | 'register' | 'window';
+type Op = 'noop' | 'map' | 'mapn' | 'mapscatter' | 'unmapn' | 'mapwhole' | 'register' | 'window';
 /** What the library side can run: the C reference's operations, and variants of them. */
 type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch' | GuestTceOp;
 
@@ -374,6 +374,15 @@ async function guestTceCases(
         id: 'tce-contig',
         label: `guest put of ${TCE_BATCH} contiguous 4K TCEs (per entry)`,
         op: 'mapn',
+        ...batch,
+      },
+      'tce-contig',
+    ],
+    [
+      {
+        id: 'tce-contig-floor',
+        label: `guest put of ${TCE_BATCH} contiguous 4K TCEs, against one MAP of them in C (the kernel's floor)`,
+        op: 'mapwhole',
         ...batch,
       },
       'tce-contig',
