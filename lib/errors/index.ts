@@ -1,4 +1,5 @@
 // Every error the library throws, by concern; each class has a stable `code`.
 export * from './base';
+export * from './device';
 export * from './host';
 export * from './iommu';

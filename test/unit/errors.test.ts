@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { NativeError } from '../../lib/binding';
 import * as errors from '../../lib/errors';
+import * as deviceErrors from '../../lib/errors/device';
 import { VfioError, VfioSystemError, callNative, callNativeAsync } from '../../lib/errors';
 
 function nativeError(code: string, errno?: number, ioctl?: string): NativeError {
@@ -15,12 +16,22 @@ function nativeError(code: string, errno?: number, ioctl?: string): NativeError 
 describe('errors', function () {
   it('gives every library error class its own stable code', function () {
     const shortfall = { needed: 1n, locked: 0n, limit: 0n, ulimitKiB: 1n };
+    // The device errors take one object of facts (every field any of them reads).
+    const facts = {
+      ...{ device: 'd', region: 'BAR0', index: 0, offset: 0n, length: 1n, size: 1n, width: 8 },
+      ...{ access: 'read', flags: 0, kind: 'function', needed: [1], held: [], operation: 'reset' },
+      ...{ action: 'mask', indexName: 'MSI', count: 1, requested: 1, requestedName: 'MSI' },
+      ...{ active: 0, activeName: 'INTX', enabled: 1, vectors: [0], areas: [], direction: 'read' },
+      ...{ transferred: 0, native: nativeError('EBUSY', -16, 'VFIO_DEVICE_RESET') },
+    };
     const codes = new Map<string, string>();
     for (const [name, value] of Object.entries(errors)) {
       if (typeof value !== 'function' || !(value.prototype instanceof VfioError)) continue;
       if (value === VfioSystemError) continue;
       const Class = value as unknown as new (a: string, b: unknown, c: number) => VfioError;
-      const e = new Class('x', shortfall, 2);
+      const e = Object.values(deviceErrors).includes(value as never)
+        ? new (value as unknown as new (f: typeof facts) => VfioError)(facts)
+        : new Class('x', shortfall, 2);
       assert.match(e.code, /^ERR_VFIO_[A-Z0-9_]+$/, name);
       assert.equal(e.name, name);
       assert.ok(e instanceof Error);
