@@ -260,6 +260,79 @@ export interface NativeBinding {
   hasCapIpcLock(): boolean;
   /** The pid in element 0, rewritten in the child of a fork(): reading it makes no call. */
   pidCell: ArrayLike<number>;
+
+  // guest IOMMU (native/guest_memory.cc, native/guest_table*.cc): a VMM's guest RAM slots
+  // and guest TCE tables. Table calls take the container fd, or -1 to record the ioctls
+  // (guestTableTakeOps) instead of issuing them. A refusal of the guest's request throws
+  // ERR_VFIO_NATIVE_GUEST_REFUSED with `reason` and `index`; a kernel refusal the errno with
+  // `index`; the entries before `index` are done.
+  guestMemoryCreate(): NativeGuestMemory;
+  /** Returns the slot's id; ERR_VFIO_NATIVE_SLOT_OVERLAP when it overlaps a slot. */
+  guestMemoryAddSlot(
+    memory: NativeGuestMemory,
+    gpa: bigint,
+    size: bigint,
+    hostAddress: bigint,
+    backingPageSize: bigint,
+  ): number;
+  /** Removes the slot unless guest TCEs point into it; returns how many do (0: removed). */
+  guestMemoryRemoveSlot(memory: NativeGuestMemory, slot: number): number;
+  guestMemorySlotUsers(memory: NativeGuestMemory, slot: number): number;
+  /** The host address of a guest-physical address, or undefined outside every slot. */
+  guestMemoryTranslate(memory: NativeGuestMemory, gpa: bigint): bigint | undefined;
+  guestTableCreate(
+    memory: NativeGuestMemory,
+    start: bigint,
+    pageShift: number,
+    size: bigint,
+  ): NativeGuestTable;
+  /** H_PUT_TCE. */
+  guestTablePut(table: NativeGuestTable, fd: number, ioba: bigint, tce: bigint): void;
+  /** H_PUT_TCE_INDIRECT from a host-order list. */
+  guestTablePutList(
+    table: NativeGuestTable,
+    fd: number,
+    ioba: bigint,
+    tces: BigUint64Array,
+    count: number,
+  ): void;
+  /** H_PUT_TCE_INDIRECT from the guest's big-endian list at a guest-physical address. */
+  guestTablePutIndirect(
+    table: NativeGuestTable,
+    fd: number,
+    ioba: bigint,
+    listGpa: bigint,
+    count: number,
+  ): void;
+  /** H_STUFF_TCE. */
+  guestTableStuff(
+    table: NativeGuestTable,
+    fd: number,
+    ioba: bigint,
+    value: bigint,
+    count: number,
+  ): void;
+  /** H_GET_TCE. */
+  guestTableGet(table: NativeGuestTable, ioba: bigint): bigint;
+  /** [tce, host address] of a live entry at a bus address, or undefined. */
+  guestTableTranslate(table: NativeGuestTable, iova: bigint): BigUint64Array | undefined;
+  guestTableLiveCount(table: NativeGuestTable): number;
+  /** Unmaps every live entry and empties the table. */
+  guestTableClear(table: NativeGuestTable, fd: number): void;
+  /** Maps every live entry again. */
+  guestTableReinstall(table: NativeGuestTable, fd: number): void;
+  /** The recorded ioctls, (op 1 MAP | 2 UNMAP, iova, size, vaddr, flags) each, then forgets them. */
+  guestTableTakeOps(table: NativeGuestTable): BigUint64Array;
+}
+
+/** A guest memory map made by the addon (opaque). */
+export interface NativeGuestMemory {
+  readonly __guestMemory: unique symbol;
+}
+
+/** A guest TCE table made by the addon (opaque). */
+export interface NativeGuestTable {
+  readonly __guestTable: unique symbol;
 }
 
 let loaded: NativeBinding | undefined;

@@ -2,6 +2,7 @@
 // drivers (`vfio-spapr/drivers`) are subpath exports of their own, outside what is supported here.
 export { Container } from './container';
 export type {
+  AsyncRegisterOptions,
   CallerOwnedMemoryOptions,
   ContainerInfo,
   ContainerOptions,
@@ -63,4 +64,5 @@ export {
   type PciDeviceInfo,
   type SysfsOptions,
 } from './sysfs';
+export * from './guest';
 export * from './errors';

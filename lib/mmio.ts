@@ -105,7 +105,9 @@ export class MmioRegion {
   /** The mapped area holding the access, and the offset in it. */
   private locate(offset: number, width: MmioWidth): [ArrayBuffer, number] {
     if (this.areasMapped === null) {
-      throw new ClosedError(`MMIO mapping of ${this.target.region} of ${this.target.device}`);
+      throw new ClosedError({
+        what: `MMIO mapping of ${this.target.region} of ${this.target.device}`,
+      });
     }
     const at = Number(checkRegister(this.target, offset, width));
     const bytes = width / 8;

@@ -147,6 +147,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHotReset(env, exports);
   InitMemory(env, exports);
   InitProcess(env, exports);
+  InitGuestMemory(env, exports);
+  InitGuestTable(env, exports);
   return exports;
 }
 

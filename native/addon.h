@@ -16,6 +16,8 @@ void InitIrq(Napi::Env env, Napi::Object exports);           // irq.cc
 void InitHotReset(Napi::Env env, Napi::Object exports);      // hot_reset.cc
 void InitMemory(Napi::Env env, Napi::Object exports);        // memory.cc
 void InitProcess(Napi::Env env, Napi::Object exports);       // process.cc
+void InitGuestMemory(Napi::Env env, Napi::Object exports);   // guest_memory.cc
+void InitGuestTable(Napi::Env env, Napi::Object exports);    // guest_table_napi.cc
 
 }  // namespace vfio
 

@@ -327,8 +327,25 @@ const noArgs = new Set([
   'getMemlockLimit',
   'vmLockedBytes',
   'hasCapIpcLock',
+  'guestMemoryCreate',
 ]);
 const fns = Object.keys(b).filter((k) => typeof b[k] === 'function' && !noArgs.has(k));
+
+check(
+  'guest tables: a memory map is no table and a table no memory map; -1 records the ioctls',
+  () => {
+    const memory = b.guestMemoryCreate();
+    b.guestMemoryAddSlot(memory, 0n, 1n << 20n, 0x10000000n, 4096n);
+    const table = b.guestTableCreate(memory, 0n, 12, 1n << 31n);
+    throwsArgError(() => b.guestTablePut(memory, -1, 0n, 3n));
+    throwsArgError(() => b.guestMemoryAddSlot(table, 0n, 4096n, 0n, 4096n));
+    throwsArgError(() => b.guestTableCreate(memory, 0n, 12, 4095n));
+    throwsArgError(() => b.guestTablePut(table, -2, 0n, 3n));
+    b.guestTablePut(table, -1, 0x1000n, 0x2003n);
+    eq(b.guestTableTakeOps(table).length, 5, 'one recorded MAP');
+    eq(b.guestMemoryRemoveSlot(memory, 1), 1, 'a slot with a live TCE stays');
+  },
+);
 
 check('every function: garbage first argument throws TypeError/RangeError', () => {
   let n = 0;

@@ -98,7 +98,7 @@ export class EventFd {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError('eventfd');
+    if (this.closed) throw new ClosedError({ what: 'eventfd' });
   }
 }
 

@@ -2,8 +2,15 @@
 // kernel-facts.md that the library's behaviour depends on (each one is re-measured against
 // the real kernel by the VM suite), and records every ioctl so tests can prove that a
 // refusal happened before the kernel was asked.
-import type { NativeBinding, NativeConstants, NativeError, SpaprTceInfo } from '../../lib/binding';
+import {
+  nativeBinding,
+  type NativeBinding,
+  type NativeConstants,
+  type NativeError,
+  type SpaprTceInfo,
+} from '../../lib/binding';
 import { FakeDevices, type FakeDeviceSpec } from './fake-device';
+import { fakeGuestCalls } from './fake-guest';
 
 export interface FakeKernelOptions {
   /** 4096 or 65536: the guest kernel's page size. */
@@ -21,6 +28,11 @@ export interface FakeKernelOptions {
   buddyinfo?: boolean;
   /** What every device looks like (fake-device.ts; default: edu). */
   device?: FakeDeviceSpec;
+  /**
+   * true: buffers are real memory from the addon (real addresses), for code that reads them
+   * natively, such as a guest's H_PUT_TCE_INDIRECT list; false (default): fake addresses.
+   */
+  realMemory?: boolean;
 }
 
 function fail(code: string, errno: number, ioctl?: string): never {
@@ -119,6 +131,9 @@ export class FakeKernel {
   readonly groups: Record<number, { viable: boolean; devices?: string[] }>;
   readonly maxPageOrder: number;
   readonly buddyinfo: boolean;
+  readonly realMemory: boolean;
+  /** The guest IOMMU's recorded ioctls, one array per call (see fake-guest.ts). */
+  readonly guestOps: BigUint64Array[] = [];
   /**
    * Fail the next TCE table allocation as a fragmented page allocator would, with the
    * kernel's charge left behind.
@@ -150,6 +165,7 @@ export class FakeKernel {
     this.ioda2 = options.ioda2 ?? true;
     this.maxPageOrder = options.maxPageOrder ?? Math.log2((16 * 1024 * 1024) / this.pageSize);
     this.buddyinfo = options.buddyinfo ?? true;
+    this.realMemory = options.realMemory ?? false;
     this.groups = options.groups ?? {
       0: { viable: true },
       1: { viable: true },
@@ -469,6 +485,11 @@ export class FakeKernel {
         else view.setBigUint64(offset, value, le);
       },
       allocBuffer(size, _backing, hugePageSize) {
+        if (k.realMemory) {
+          const real = nativeBinding().allocBuffer(size, 'anonymous');
+          k.buffers.set(real.buffer, { address: real.address, freed: false });
+          return { buffer: real.buffer, address: real.address, fd: -1 };
+        }
         const page = BigInt(hugePageSize ?? k.pageSize);
         const buffer = new ArrayBuffer(size);
         const address = ((k.nextAddress + page - 1n) / page) * page;
@@ -480,6 +501,7 @@ export class FakeKernel {
         const b = k.buffers.get(buffer);
         if (!b || b.freed) err('EINVAL');
         b.freed = true;
+        if (k.realMemory) nativeBinding().freeBuffer(buffer);
       },
       addressOf(buffer) {
         const b = k.buffers.get(buffer);
@@ -496,6 +518,7 @@ export class FakeKernel {
       vmLockedBytes: () => k.locked,
       hasCapIpcLock: () => k.capIpcLock,
       pidCell: k.pidCell,
+      ...fakeGuestCalls(() => binding, k.guestOps),
     };
     return binding;
   }

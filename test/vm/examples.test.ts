@@ -36,11 +36,15 @@ describe('examples (real kernel)', function () {
     assert.equal(lines.filter((l) => /round trip identical$/.test(l)).length, 2, lines.join('\n'));
   });
 
-  it("nvme-identify: the controller's model and serial through an admin queue in a DmaBuffer", async function () {
+  it("nvme-identify: the controller's model and serial, and namespace 1, through the NVMe driver", async function () {
     const lines: string[] = [];
     const result = await nvmeIdentify((line) => lines.push(line), guest().nvme[0].bdf);
     assert.equal(result.model, 'QEMU NVMe Ctrl', lines.join('\n'));
     assert.equal(result.serial, 'vfiospapr0001');
     assert.equal(result.vendorId, 0x1b36);
+    // The rig's nvme.img: 64 MiB (scripts/rig/prepare.sh), QEMU's default 512-byte blocks
+    assert.equal(result.blockSize, 512);
+    assert.equal(result.blocks, (64n << 20n) / 512n);
+    assert.match(lines.join('\n'), /^Identify Namespace 1: 131072 blocks of 512 bytes$/m);
   });
 });
