@@ -85,7 +85,7 @@ export class IrqBook {
 
   /** The vectors of `index` that have a trigger eventfd, and the eventfd of each. */
   routed(index: number): Map<number, number> {
-    return new Map(this.routes.get(index));
+    return new Map([...(this.routes.get(index) ?? [])].sort(([a], [b]) => a - b));
   }
 
   setTriggers(index: number, eventfds: (EventFdLike | null)[], start: number): void {
