@@ -11,7 +11,14 @@ import {
   type Endianness,
 } from './device/access';
 import { installDispose } from './dispose';
-import { ClosedError, UnmappedAreaError, callNative } from './errors';
+import type { DeviceRegion } from './device/regions';
+import {
+  ArgumentRangeError,
+  ClosedError,
+  RegionAccessError,
+  UnmappedAreaError,
+  callNative,
+} from './errors';
 
 export type { Endianness } from './device/access';
 
@@ -30,7 +37,7 @@ export class MmioRegion {
   private readonly target: AccessTarget;
 
   /** @internal Use Device.mapRegion. */
-  constructor(
+  private constructor(
     private readonly binding: NativeBinding,
     areas: MappedArea[],
     size: number,
@@ -42,6 +49,51 @@ export class MmioRegion {
     this.size = size;
     this.bigEndian = endianness === 'big';
     this.target = { ...where, size: BigInt(size) };
+  }
+
+  /**
+   * @internal Use Device.mapRegion. mmaps what the kernel lets a process map of `region`: all
+   * of it, or each of its sparse-mmap areas.
+   */
+  static map(
+    binding: NativeBinding,
+    fd: number,
+    region: DeviceRegion,
+    where: { device: string; endianness: Endianness },
+    onUnmap: () => void,
+  ): MmioRegion {
+    if (!region.mappable || region.mmapAreas.length === 0) {
+      throw new RegionAccessError({
+        device: where.device,
+        region: region.name,
+        index: region.index,
+        access: 'mmap',
+        flags: region.flags,
+      });
+    }
+    if (region.size > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new ArgumentRangeError(`region ${region.name} has size ${region.size}: not mappable`);
+    }
+    const areas: MappedArea[] = [];
+    try {
+      for (const area of region.mmapAreas) {
+        const buffer = callNative(`mapping ${region.name} of ${where.device}`, () =>
+          binding.mmapRegion(fd, region.offset + area.offset, Number(area.size), region.writable),
+        );
+        areas.push({ offset: Number(area.offset), buffer });
+      }
+    } catch (error) {
+      for (const area of areas) binding.unmapRegion(area.buffer);
+      throw error;
+    }
+    return new MmioRegion(
+      binding,
+      areas,
+      Number(region.size),
+      where.endianness,
+      { device: where.device, region: region.name },
+      onUnmap,
+    );
   }
 
   /** The mmap'd parts of the region (offset and size): the whole region unless it is sparse. */

@@ -8,7 +8,7 @@ import {
   RegionBoundsError,
   RegisterWidthError,
 } from '../errors';
-import { describe } from '../validate';
+import { describe, orDefault, toOneOf, toOptions } from '../validate';
 
 export type Endianness = 'little' | 'big';
 
@@ -20,6 +20,15 @@ export interface AccessTarget {
 }
 
 const WIDTHS: readonly unknown[] = [8, 16, 32, 64];
+
+/** The byte order of an options bag ({ endianness }), `fallback` when absent. */
+export function toEndianness(options: unknown, fallback: Endianness): Endianness {
+  const opts = toOptions<{ endianness: Endianness }>('options', options);
+  return toOneOf('options.endianness', orDefault(opts.endianness, fallback), [
+    'little',
+    'big',
+  ] as const);
+}
 
 /** An offset: a non-negative safe integer or bigint. */
 export function toOffset(value: unknown): bigint {

@@ -6,7 +6,6 @@ import { installDispose } from '../dispose';
 import {
   ArgumentRangeError,
   InvalidArgumentError,
-  RegionAccessError,
   RegisterWidthError,
   VfioSystemError,
   callNative,
@@ -14,14 +13,14 @@ import {
 import { Group } from '../group';
 import { Handle } from '../handle';
 import { MmioRegion } from '../mmio';
-import { describe, orDefault, toIndex, toOneOf, toOptions } from '../validate';
-import { toOffset, type Endianness } from './access';
+import { describe, orDefault, toIndex, toOptions } from '../validate';
+import { toEndianness, toOffset, type Endianness } from './access';
 import type { EventFdLike } from './eventfd';
 import { DeviceInterrupts, type DeviceErrorEvent, type DeviceRequestEvent } from './interrupts';
 import {
   IrqBook,
   PCI_IRQ_INDEX,
-  irqIndexName,
+  decodeIrq,
   type IrqIndexInfo,
   type VectorRange,
   type VectorSelection,
@@ -58,14 +57,6 @@ export interface DeviceInfo {
 }
 
 export type ConfigWidth = 8 | 16 | 32;
-
-function toEndianness(options: unknown, fallback: Endianness): Endianness {
-  const opts = toOptions<{ endianness: Endianness }>('options', options);
-  return toOneOf('options.endianness', orDefault(opts.endianness, fallback), [
-    'little',
-    'big',
-  ] as const);
-}
 
 export class Device extends Handle {
   /** @internal */ readonly fd: number;
@@ -134,15 +125,7 @@ export class Device extends Handle {
     const irq = callNative(`reading IRQ ${i} of ${this.name}`, () =>
       this.binding.deviceGetIrqInfo(fd, i),
     );
-    const c = this.binding.constants;
-    return {
-      ...irq,
-      name: irqIndexName(irq.index),
-      eventfd: (irq.flags & c.VFIO_IRQ_INFO_EVENTFD) !== 0,
-      maskable: (irq.flags & c.VFIO_IRQ_INFO_MASKABLE) !== 0,
-      automasked: (irq.flags & c.VFIO_IRQ_INFO_AUTOMASKED) !== 0,
-      noresize: (irq.flags & c.VFIO_IRQ_INFO_NORESIZE) !== 0,
-    };
+    return decodeIrq(this.binding.constants, irq);
   }
 
   /** Every IRQ index the device has (ERR exists only on PCIe devices). */
@@ -182,42 +165,11 @@ export class Device extends Handle {
    */
   mapRegion(index: number, options?: { endianness?: Endianness }): MmioRegion {
     const endianness = toEndianness(options, 'little');
-    const region = this.region(index);
-    if (!region.mappable || region.mmapAreas.length === 0) {
-      throw new RegionAccessError({
-        device: this.name,
-        region: region.name,
-        index: region.index,
-        access: 'mmap',
-        flags: region.flags,
-      });
-    }
-    if (region.size > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new ArgumentRangeError(`region ${region.name} has size ${region.size}: not mappable`);
-    }
-    const areas: { offset: number; buffer: ArrayBuffer }[] = [];
-    try {
-      for (const area of region.mmapAreas) {
-        const buffer = callNative(`mapping ${region.name} of ${this.name}`, () =>
-          this.binding.mmapRegion(
-            this.fd,
-            region.offset + area.offset,
-            Number(area.size),
-            region.writable,
-          ),
-        );
-        areas.push({ offset: Number(area.offset), buffer });
-      }
-    } catch (error) {
-      for (const area of areas) this.binding.unmapRegion(area.buffer);
-      throw error;
-    }
-    const mmio = new MmioRegion(
+    const mmio = MmioRegion.map(
       this.binding,
-      areas,
-      Number(region.size),
-      endianness,
-      { device: this.name, region: region.name },
+      this.usableFd(),
+      this.region(index),
+      { device: this.name, endianness },
       () => this.mappedRegions.delete(mmio),
     );
     this.mappedRegions.add(mmio);

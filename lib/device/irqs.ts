@@ -4,7 +4,7 @@
 // The book below keeps what the kernel does not say back: which of INTx, MSI and MSI-X is on,
 // with how many vectors, and which vectors have a trigger, so that a call vfio-pci would refuse
 // with a bare EINVAL is refused first, typed.
-import type { IrqInfo, NativeBinding, NativeError } from '../binding';
+import type { IrqInfo, NativeBinding, NativeConstants, NativeError } from '../binding';
 import {
   ArgumentRangeError,
   DeviceBusyError,
@@ -40,6 +40,17 @@ export interface IrqIndexInfo extends IrqInfo {
   automasked: boolean;
   /** The vector count is fixed while the index is enabled (VFIO_IRQ_INFO_NORESIZE). */
   noresize: boolean;
+}
+
+export function decodeIrq(c: NativeConstants, irq: IrqInfo): IrqIndexInfo {
+  return {
+    ...irq,
+    name: irqIndexName(irq.index),
+    eventfd: (irq.flags & c.VFIO_IRQ_INFO_EVENTFD) !== 0,
+    maskable: (irq.flags & c.VFIO_IRQ_INFO_MASKABLE) !== 0,
+    automasked: (irq.flags & c.VFIO_IRQ_INFO_AUTOMASKED) !== 0,
+    noresize: (irq.flags & c.VFIO_IRQ_INFO_NORESIZE) !== 0,
+  };
 }
 
 /** A range of vectors of an index; the default is every vector it has. */
