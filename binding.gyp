@@ -22,6 +22,7 @@
         "native/mmio.cc",
         "native/process.cc",
         "native/procfs.cc",
+        "native/registry.cc",
         "native/tce_shadow.cc"
       ],
       "dependencies": [

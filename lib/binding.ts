@@ -261,6 +261,21 @@ export interface NativeBinding {
   /** The pid in element 0, rewritten in the child of a fork(): reading it makes no call. */
   pidCell: ArrayLike<number>;
 
+  // the process's registrations (native/registry.cc), as the kernel keeps them: per process,
+  // shared by every container and worker_thread
+  /**
+   * Books a kernel-level registration before its ioctl: the holders it had (0: new, charged;
+   * more: an identical range, shared at no charge). A non-identical overlap throws
+   * ERR_VFIO_NATIVE_REGISTRATION_OVERLAP with conflictAddress and conflictSize.
+   */
+  registryAcquire(address: bigint, size: bigint): number;
+  /** Drops a holder after the unregister (or a failed register): holders left, -1 if unknown. */
+  registryRelease(address: bigint, size: bigint): number;
+  /** The kernel accepted the registration: it is in VmLck now. */
+  registryConfirm(address: bigint, size: bigint): void;
+  /** Bytes booked whose register ioctl has not returned (on any thread): not in VmLck yet. */
+  registryPendingBytes(): bigint;
+
   // guest IOMMU (native/guest_memory.cc, native/guest_table*.cc): a VMM's guest RAM slots
   // and guest TCE tables. Table calls take the container fd, or -1 to record the ioctls
   // (guestTableTakeOps) instead of issuing them. A refusal of the guest's request throws

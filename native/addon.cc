@@ -1,7 +1,8 @@
 // Module entry: the constants and ioctl numbers of the build target's headers, the
 // target architecture, and every concept's functions. Context-aware: each worker_thread gets
-// its own instance; state shared by the process is only what must be (process.cc's pid cells,
-// eventfd_watch.cc's poller: see there why).
+// its own instance; state shared by the process is only what the process must share: the
+// registry of its registrations (registry.cc), which the kernel itself keeps per process, the
+// pid cells (process.cc) and the one eventfd poller (eventfd_watch.cc: see there why).
 #include "addon.h"
 
 #include <linux/vfio.h>
@@ -149,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitGuestMemory(env, exports);
   InitGuestTable(env, exports);
+  InitRegistry(env, exports);
   return exports;
 }
 

@@ -18,6 +18,7 @@ void InitMemory(Napi::Env env, Napi::Object exports);        // memory.cc
 void InitProcess(Napi::Env env, Napi::Object exports);       // process.cc
 void InitGuestMemory(Napi::Env env, Napi::Object exports);   // guest_memory.cc
 void InitGuestTable(Napi::Env env, Napi::Object exports);    // guest_table_napi.cc
+void InitRegistry(Napi::Env env, Napi::Object exports);      // registry.cc
 
 }  // namespace vfio
 

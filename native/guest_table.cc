@@ -2,11 +2,9 @@
 
 #include <errno.h>
 #include <linux/vfio.h>
-#include <string.h>
-#include <sys/ioctl.h>
 
-#include "errors.h"
 #include "guest_table_ops.h"
+#include "ioctl.h"
 
 namespace vfio {
 
@@ -51,10 +49,10 @@ uint32_t MapFlags(uint64_t tce) {
          ((tce & kTceWrite) ? VFIO_DMA_MAP_FLAG_WRITE : 0);
 }
 
-// The ioctl's failure: errno (positive), or a positive return (the kernel's +1).
+// The ioctl's failure: its result (-1 or the kernel's positive return) and errno.
 struct IoctlFailure {
+  int rc = 0;
   int err = 0;
-  long rc = 0;
   const char* name = nullptr;
   bool failed() const { return name != nullptr; }
 };
@@ -65,36 +63,10 @@ IoctlFailure Issue(GuestTable& table, int fd, uint64_t op, uint64_t iova, uint64
     table.recorded.insert(table.recorded.end(), {op, iova, size, vaddr, flags});
     return {};
   }
-  long rc;
-  const char* name;
-  if (op == kOpMap) {
-    struct vfio_iommu_type1_dma_map map;
-    memset(&map, 0, sizeof map);
-    map.argsz = sizeof map;
-    map.flags = flags;
-    map.vaddr = vaddr;
-    map.iova = iova;
-    map.size = size;
-    rc = ioctl(fd, VFIO_IOMMU_MAP_DMA, &map);
-    name = "VFIO_IOMMU_MAP_DMA";
-  } else {
-    struct vfio_iommu_type1_dma_unmap unmap;
-    memset(&unmap, 0, sizeof unmap);
-    unmap.argsz = sizeof unmap;
-    unmap.iova = iova;
-    unmap.size = size;
-    rc = ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
-    name = "VFIO_IOMMU_UNMAP_DMA";
-  }
+  int rc = op == kOpMap ? MapDmaRaw(fd, vaddr, iova, size, flags) : UnmapDmaRaw(fd, iova, size);
   if (rc == 0) return {};
-  IoctlFailure failure;
-  failure.name = name;
-  if (rc < 0) {
-    failure.err = errno;
-  } else {
-    failure.rc = rc;
-  }
-  return failure;
+  return IoctlFailure{rc, rc < 0 ? errno : 0,
+                      op == kOpMap ? "VFIO_IOMMU_MAP_DMA" : "VFIO_IOMMU_UNMAP_DMA"};
 }
 
 }  // namespace
@@ -205,8 +177,8 @@ BatchOutcome ApplyBatch(GuestTable& table, int fd, uint64_t ioba, const TceSourc
               (j - i) * table.pageSize, 0, 0);
         for (uint64_t k = i; k < j; ++k) Commit(table, first + k, 0);
       }
+      outcome.kernelResult = failure.rc;
       outcome.kernelErrno = failure.err;
-      outcome.kernelReturn = failure.rc;
       outcome.ioctl = failure.name;
       outcome.index = i;
       outcome.refusal = Refusal::kNone;
@@ -274,7 +246,7 @@ int ReinstallTable(GuestTable& table, int fd, const char** ioctlName) {
         IoctlFailure f = Issue(table, fd, kOpMap, table.start + index * table.pageSize,
                                count * table.pageSize, hostOf(tce), MapFlags(tce));
         if (f.failed()) {
-          err = f.err != 0 ? f.err : EINVAL;
+          err = f.rc < 0 ? f.err : EINVAL;
           *ioctlName = f.name;
         }
       });

@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "guest_table.h"
 #include "guest_table_ops.h"
+#include "ioctl.h"
 
 namespace vfio {
 namespace {
@@ -47,10 +48,7 @@ int ArgContainerFd(const Napi::CallbackInfo& info, size_t i) {
 
 void Finish(Napi::Env env, const BatchOutcome& outcome) {
   if (outcome.ioctl != nullptr) {
-    Napi::Error error =
-        outcome.kernelErrno != 0
-            ? SystemError(env, outcome.kernelErrno, "ioctl", outcome.ioctl)
-            : UnexpectedReturnError(env, outcome.kernelReturn, "ioctl", outcome.ioctl);
+    Napi::Error error = IoctlError(env, outcome.kernelResult, outcome.kernelErrno, outcome.ioctl);
     error.Value().Set("index", Napi::Number::New(env, static_cast<double>(outcome.index)));
     throw error;
   }

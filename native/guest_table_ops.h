@@ -34,10 +34,10 @@ struct BatchOutcome {
   Refusal refusal = Refusal::kNone;
   // The refused entry, or the first entry of the run the kernel refused.
   uint64_t index = 0;
-  // The kernel's refusal: ioctl is set, with errno or a positive return.
+  // The kernel's refusal: ioctl is set, with its result (-1 or a positive return) and errno.
   const char* ioctl = nullptr;
+  int kernelResult = 0;
   int kernelErrno = 0;
-  long kernelReturn = 0;
 };
 
 // Whether [ioba, ioba + count pages) is page aligned and inside the window.

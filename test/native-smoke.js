@@ -328,6 +328,7 @@ const noArgs = new Set([
   'vmLockedBytes',
   'hasCapIpcLock',
   'guestMemoryCreate',
+  'registryPendingBytes',
 ]);
 const fns = Object.keys(b).filter((k) => typeof b[k] === 'function' && !noArgs.has(k));
 

@@ -8,6 +8,7 @@ import type { Container } from './container';
 import { LazyDefaultWindow } from './kernel-quirks';
 import type { LockedMemory } from './locked-memory';
 import { Mappings, type MapRules } from './mappings';
+import { ProcessRegistry } from './process-registry';
 import { Registrations } from './registrations';
 import type { ContainerInfo, IommuType } from './types';
 import { V1Switch } from './v1';
@@ -62,7 +63,14 @@ export class Iommu {
     );
     let rules: MapRules;
     if (type === 'v2') {
-      this.registrations = new Registrations(container, binding, fd, this.ledger, lockedMemory);
+      this.registrations = new Registrations(
+        container,
+        binding,
+        fd,
+        this.ledger,
+        lockedMemory,
+        new ProcessRegistry(binding),
+      );
       this.v1 = null;
       rules = { registrations: this.registrations, enabled: () => true };
     } else {

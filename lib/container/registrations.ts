@@ -20,6 +20,7 @@ import { hex, isPowerOfTwo, orDefault, toAddress, toOptions, toSize } from '../v
 import type { Container } from './container';
 import { assertRegistrationWillReturn, classifyRegistrationFailure } from './kernel-quirks';
 import type { LockedMemory } from './locked-memory';
+import type { KernelBlock, ProcessRegistry } from './process-registry';
 import { subRange } from './ranges';
 import type { AsyncRegisterOptions, CallerOwnedMemoryOptions, RegisterOptions } from './types';
 
@@ -27,12 +28,6 @@ import type { AsyncRegisterOptions, CallerOwnedMemoryOptions, RegisterOptions } 
 interface RegistrationRequest extends RegisterPlan {
   readonly backingPageSize: bigint;
   readonly buffer: DmaBuffer | null;
-}
-
-/** One REGISTER_MEMORY call's range. */
-interface KernelBlock {
-  readonly address: bigint;
-  readonly size: bigint;
 }
 
 /**
@@ -75,6 +70,7 @@ export class Registrations {
     private readonly fd: number,
     private readonly ledger: Ledger,
     private readonly lockedMemory: LockedMemory,
+    private readonly processRegistry: ProcessRegistry,
   ) {}
 
   get pendingCount(): number {
@@ -138,11 +134,21 @@ export class Registrations {
 
   /** One VFIO_IOMMU_SPAPR_REGISTER_MEMORY of a checked request, then its books. */
   registerNow(request: RegistrationRequest): Region {
-    callNative(
-      () => `registering ${hex(request.size)} bytes at ${hex(request.address)}`,
-      () => this.binding.registerMemory(this.fd, request.address, request.size),
-      (native) => classifyRegistrationFailure(native, request.address, request.size),
-    );
+    const what = () => `registering ${hex(request.size)} bytes at ${hex(request.address)}`;
+    const blocks = [request];
+    const charged = this.processRegistry.book(request, blocks);
+    try {
+      this.lockedMemory.assertFits(charged, what, charged);
+      callNative(
+        what,
+        () => this.binding.registerMemory(this.fd, request.address, request.size),
+        (native) => classifyRegistrationFailure(native, request.address, request.size),
+      );
+    } catch (error) {
+      this.processRegistry.unbook(blocks);
+      throw error;
+    }
+    this.processRegistry.confirm(request);
     return this.record(request);
   }
 
@@ -154,18 +160,25 @@ export class Registrations {
     const { signal, onProgress } = asyncOptions(options);
     const what = `registering ${hex(request.size)} bytes at ${hex(request.address)}`;
     if (signal?.aborted) throw new AbortError(what, signal.reason);
-    const region = this.record(request);
-    const record = region.record;
-    this.pending.add(record);
-    this.lockedMemory.addInFlight(request.size);
     const blocks = splitRange(
       request.address,
       request.size,
       blockSizeFor(request.backingPageSize, request.size),
     );
+    // Every block is booked before the first ioctl, so nothing else can claim the range.
+    const charged = this.processRegistry.book(request, blocks);
+    try {
+      this.lockedMemory.assertFits(charged, what, charged);
+    } catch (error) {
+      this.processRegistry.unbook(blocks);
+      throw error;
+    }
+    const region = this.record(request);
+    const record = region.record;
+    this.pending.add(record);
     const done: KernelBlock[] = [];
     this.kernelBlocks.set(record, done);
-    let charged = 0n;
+    let registered = 0n;
     try {
       for (const block of blocks) {
         if (signal?.aborted) throw new AbortError(what, signal.reason);
@@ -174,13 +187,13 @@ export class Registrations {
           () => this.binding.registerMemoryAsync(this.fd, block.address, block.size),
           (native) => classifyRegistrationFailure(native, block.address, block.size),
         );
+        this.processRegistry.confirm(block);
         done.push(block);
-        charged += block.size;
-        this.lockedMemory.removeInFlight(block.size);
-        onProgress?.({ done: charged, total: request.size });
+        registered += block.size;
+        onProgress?.({ done: registered, total: request.size });
       }
     } catch (error) {
-      this.lockedMemory.removeInFlight(request.size - charged);
+      this.processRegistry.unbook(blocks.slice(done.length));
       this.releaseBlocks(done);
       this.pending.delete(record);
       this.forget(record);
@@ -225,7 +238,10 @@ export class Registrations {
 
   /** Every region's handle stops being live: the kernel released them all. */
   releaseAll(): void {
-    for (const record of this.ledger.regions()) releaseRegionHandle(record);
+    for (const record of this.ledger.regions()) {
+      this.processRegistry.unbook(this.kernelBlocks.get(record) ?? [record]);
+      releaseRegionHandle(record);
+    }
     this.kernelBlocks.clear();
   }
 
@@ -237,8 +253,6 @@ export class Registrations {
   ): RegistrationRequest {
     const { first, limit } = this.ledger.checkRegister(address, size);
     assertRegistrationWillReturn(backingPageSize, this.ledger.systemPageSize);
-    // checkRegister refused sizes that are not whole system pages: the charge is size itself.
-    this.lockedMemory.assertFits(size, () => `registering ${hex(size)} bytes at ${hex(address)}`);
     return { address, size, first, limit, backingPageSize, buffer };
   }
 
@@ -258,6 +272,7 @@ export class Registrations {
         () => `unregistering ${hex(block.size)} bytes at ${hex(block.address)}`,
         () => this.binding.unregisterMemory(this.fd, block.address, block.size),
       );
+      this.processRegistry.unbook([block]);
     }
   }
 

@@ -143,7 +143,8 @@ export class GuestIommu implements TableOwner {
   close(): void {
     if (this.closedBecause !== null) return;
     if (!this.container.closed && this.container.iommuType === 'v2') {
-      this.windows.reset().clear();
+      this.windows.reset();
+      this.windows.detach();
       for (const slot of [...this.memory.slots()]) this.memory.removeSlot(slot);
     }
     this.release('closed');

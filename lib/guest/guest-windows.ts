@@ -135,6 +135,14 @@ export class GuestWindows {
     return this.serve(this.liobns[0], host, this.defaultSize);
   }
 
+  /** @internal The tables stop serving their windows, which go back to the container (empty). */
+  detach(): void {
+    for (const table of this.tableList) {
+      table.clear();
+      table.window.record.servedBy = null;
+    }
+  }
+
   /** @internal Every table stops: the container's IOMMU is gone. */
   retireAll(why: string): void {
     for (const table of this.tableList.splice(0)) table.retire(why);

@@ -90,7 +90,13 @@ const SIGNATURES: Record<string, Shape[]> = {
 };
 
 /** Functions that must not get arbitrary valid arguments (they would change the process). */
-const SPECIAL = new Set(['setMemlockLimit']);
+const SPECIAL = new Set([
+  'setMemlockLimit',
+  // The process's registry of registrations: a random booking would refuse later real ones.
+  'registryAcquire',
+  'registryRelease',
+  'registryConfirm',
+]);
 
 export interface RawFuzzOptions {
   /** The run's seed, for the report. */
@@ -319,6 +325,9 @@ export async function fuzzRawBinding(
       if (typeof args[0] === 'bigint' && typeof args[1] === 'bigint') {
         args = [memlockBefore.soft, memlockBefore.hard];
       }
+    } else if (name.startsWith('registry')) {
+      // Only refusals: an address that is no bigint (the booking would outlive the fuzz).
+      args = [rng.pick(['0x1000', 4096, null, undefined, {}]), hostile(rng)];
     } else if (name in SIGNATURES) {
       if (limits[name] && !limits[name]()) continue;
       args = SIGNATURES[name].map((shape) => shapes[shape]());

@@ -11,6 +11,7 @@ import {
 } from '../../lib/binding';
 import { FakeDevices, type FakeDeviceSpec } from './fake-device';
 import { fakeGuestCalls } from './fake-guest';
+import { fakeRegistry } from './fake-registry';
 
 export interface FakeKernelOptions {
   /** 4096 or 65536: the guest kernel's page size. */
@@ -120,6 +121,8 @@ interface FakeContainer {
   /** TCE entries: IOVA page -> vaddr, per window start. */
   tces: Map<bigint, bigint>;
   lockedByMe: bigint;
+  /** Registrations whose pin this container pays for (an identical range is shared: one pays). */
+  paysFor: Set<bigint>;
 }
 
 /** The fake kernel plus the process it runs in. */
@@ -132,6 +135,8 @@ export class FakeKernel {
   readonly maxPageOrder: number;
   readonly buddyinfo: boolean;
   readonly realMemory: boolean;
+  /** The process's registrations as the addon books them (see fake-registry.ts). */
+  readonly registry = fakeRegistry();
   /** The guest IOMMU's recorded ioctls, one array per call (see fake-guest.ts). */
   readonly guestOps: BigUint64Array[] = [];
   /**
@@ -190,10 +195,15 @@ export class FakeKernel {
         windows: readonly { start: bigint; size: bigint; shift: number; tableBytes: bigint }[];
         tces: ReadonlyMap<bigint, bigint>;
         locked: bigint;
+        /** Of `locked`, the registrations this container pays for (shared ones are paid once). */
+        paidRegionBytes: bigint;
       }
     | undefined {
     const c = this.containers.get(fd);
-    return c && { ...c, locked: c.lockedByMe };
+    if (!c) return undefined;
+    let paidRegionBytes = 0n;
+    for (const vaddr of c.paysFor) paidRegionBytes += c.regions.get(vaddr) ?? 0n;
+    return { ...c, locked: c.lockedByMe, paidRegionBytes };
   }
 
   /** The container fds open in the fake kernel. */
@@ -208,6 +218,22 @@ export class FakeKernel {
       if (!k.capIpcLock && k.locked + bytes > k.memlockLimit) err('ENOMEM', ioctl);
       k.locked += bytes;
       c.lockedByMe += bytes;
+    };
+    // A container lets go of a registration: the pin stays while another container of the
+    // process holds the identical range (the charge moves to it), else it is released.
+    const releasePin = (c: FakeContainer, vaddr: bigint, size: bigint) => {
+      if (!c.paysFor.delete(vaddr)) return;
+      c.lockedByMe -= size;
+      const heir = [...k.containers.values()].find((o) => o !== c && o.regions.get(vaddr) === size);
+      if (heir) {
+        heir.lockedByMe += size;
+        heir.paysFor.add(vaddr);
+      } else {
+        k.locked -= size;
+      }
+    };
+    const releaseAllPins = (c: FakeContainer) => {
+      for (const [vaddr, size] of c.regions) releasePin(c, vaddr, size);
     };
     const tableBytes = (shift: number, size: bigint) => {
       const entries = size >> BigInt(shift);
@@ -246,6 +272,7 @@ export class FakeKernel {
           windows: [],
           tces: new Map(),
           lockedByMe: 0n,
+          paysFor: new Set(),
         });
         return fd;
       },
@@ -253,8 +280,9 @@ export class FakeKernel {
         k.devices.close(fd);
         const c = k.containers.get(fd);
         if (c) {
-          k.locked -= c.lockedByMe;
+          releaseAllPins(c);
           k.containers.delete(fd);
+          k.locked -= c.lockedByMe;
         }
         const g = k.groupFds.get(fd);
         k.groupFds.delete(fd);
@@ -264,6 +292,8 @@ export class FakeKernel {
           // IOMMU: every registration, window and TCE, and their locked memory (measured).
           owner.groups.splice(owner.groups.indexOf(g.group), 1);
           if (owner.groups.length === 0) {
+            releaseAllPins(owner);
+            owner.regions = new Map();
             k.locked -= owner.lockedByMe;
             Object.assign(owner, {
               type: null,
@@ -273,6 +303,7 @@ export class FakeKernel {
               windows: [],
               tces: new Map(),
               lockedByMe: 0n,
+              paysFor: new Set(),
             });
           }
         }
@@ -322,15 +353,19 @@ export class FakeKernel {
         if (size === 0n) err('ENOMEM', ioctl);
         if (c.regions.get(vaddr) === size) err('EBUSY', ioctl);
         // One list per process (mm), as the kernel keeps it: another container's identical
-        // range is accepted, any other overlap is EINVAL. (The kernel charges an identical
-        // range once; this fake charges each container that registers it.)
+        // range is shared, pinned and charged once; any other overlap is EINVAL.
+        let shared = false;
         for (const other of k.containers.values()) {
           for (const [a, s] of other.regions) {
             const identical = other !== c && a === vaddr && s === size;
             if (!identical && a < vaddr + size && vaddr < a + s) err('EINVAL', ioctl);
+            shared ||= identical;
           }
         }
-        charge(c, size, ioctl);
+        if (!shared) {
+          charge(c, size, ioctl);
+          c.paysFor.add(vaddr);
+        }
         c.regions.set(vaddr, size);
       },
       async registerMemoryAsync(fd, vaddr, size) {
@@ -343,12 +378,10 @@ export class FakeKernel {
         if (c.type !== 'v2') err('ENOTTY', ioctl);
         if (c.regions.get(vaddr) !== size) err('ENOENT', ioctl);
         // The real kernel returns 0 here even while pages are mapped, and leaks the pin.
-        c.regions.delete(vaddr);
         const stillMapped = [...c.tces.values()].some((va) => va >= vaddr && va < vaddr + size);
-        if (!stillMapped) {
-          k.locked -= size;
-          c.lockedByMe -= size;
-        }
+        if (!stillMapped) releasePin(c, vaddr, size);
+        else c.paysFor.delete(vaddr); // leaked: charged until the process exits
+        c.regions.delete(vaddr);
       },
       mapDma(fd, vaddr, iova, size, flags) {
         const ioctl = 'VFIO_IOMMU_MAP_DMA';
@@ -518,6 +551,7 @@ export class FakeKernel {
       vmLockedBytes: () => k.locked,
       hasCapIpcLock: () => k.capIpcLock,
       pidCell: k.pidCell,
+      ...k.registry,
       ...fakeGuestCalls(() => binding, k.guestOps),
     };
     return binding;

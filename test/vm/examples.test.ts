@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { nativeBinding } from '../../lib/binding';
 import { dmaRoundTrip } from '../../examples/dma-round-trip';
+import { guestIommu } from '../../examples/guest-iommu';
 import { memfdGuestRam } from '../../examples/memfd-guest-ram';
 import { nvmeIdentify } from '../../examples/nvme-identify';
 import { twoGroups } from '../../examples/two-groups';
@@ -29,6 +30,16 @@ describe('examples (real kernel)', function () {
       assert.equal(result.iommuPageSize, 4096n);
       assert.match(lines.join('\n'), /64K IOMMU pages refused: ERR_VFIO_PAGE_SIZE: /);
     }
+  });
+
+  it('guest-iommu: slots, a guest DDW, the hypercalls, and edu DMA into the guest page a TCE names', async function () {
+    const lines: string[] = [];
+    const result = await guestIommu((line) => lines.push(line), guest().edu[0].bdf);
+    assert.equal(result.ok, true, lines.join('\n'));
+    assert.equal(result.lockedSteady, true, lines.join('\n'));
+    assert.equal(result.dynamicWindowStart, 0x0800000000000000n);
+    assert.equal(result.dynamicPageSize, BigInt(nativeBinding().pageSize()));
+    assert.match(lines.join('\n'), /H_PUT_TCE -> H_SUCCESS/);
   });
 
   it('two-groups: one container, one mapping, both edu devices', async function () {
