@@ -371,6 +371,15 @@ async function guestTceCases(
     ],
     [
       {
+        id: 'tce-scatter-binding',
+        label: `${TCE_BATCH} scattered 4K MAPs through the raw binding's batch call (no library)`,
+        op: 'mapscatter',
+        ...batch,
+      },
+      'scatter-binding',
+    ],
+    [
+      {
         id: 'tce-contig',
         label: `guest put of ${TCE_BATCH} contiguous 4K TCEs (per entry)`,
         op: 'mapn',
