@@ -34,7 +34,7 @@ const ROUNDS = 24;
 const BATCH_PAGES = 512;
 
 type Kind = 'map' | 'register' | 'none';
-type Op = 'noop' | 'map' | 'mapn' | 'mapscatter' | 'unmapn' | 'register' | 'window';
+type Op = 'noop' | 'map' | 'mapn' | 'mapscatter' | 'unmapn' | 'mapwhole' | 'register' | 'window';
 /** What the library side can run: the C reference's operations, and variants of them. */
 type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch' | GuestTceOp;
 
@@ -459,9 +459,27 @@ async function guestTceCases(
     ],
     [
       {
+        id: 'tce-scatter-binding',
+        label: `${TCE_BATCH} scattered 4K MAPs through the raw binding's batch call (no library)`,
+        op: 'mapscatter',
+        ...batch,
+      },
+      'scatter-binding',
+    ],
+    [
+      {
         id: 'tce-contig',
         label: `guest put of ${TCE_BATCH} contiguous 4K TCEs (per entry)`,
         op: 'mapn',
+        ...batch,
+      },
+      'tce-contig',
+    ],
+    [
+      {
+        id: 'tce-contig-floor',
+        label: `guest put of ${TCE_BATCH} contiguous 4K TCEs, against one MAP of them in C (the kernel's floor)`,
+        op: 'mapwhole',
         ...batch,
       },
       'tce-contig',

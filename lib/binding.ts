@@ -54,6 +54,22 @@ export interface IrqInfo {
   count: number;
 }
 
+/** A device that a slot or bus reset of the device also resets (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO). */
+export interface HotResetDevice {
+  groupId: number;
+  segment: number;
+  bus: number;
+  devfn: number;
+}
+
+export interface HotResetInfo {
+  flags: number;
+  /** The devices the reset touches (also when they did not fit: then `devices` is null). */
+  count: number;
+  /** null: the kernel said ENOSPC, ask again with room for `count`. */
+  devices: HotResetDevice[] | null;
+}
+
 export type BufferBacking = 'anonymous' | 'shared' | 'hugetlb' | 'memfd';
 
 export interface NativeBuffer {
@@ -73,7 +89,7 @@ export interface MemlockLimit {
 export type MmioWidth = 8 | 16 | 32 | 64;
 
 export interface EventfdWatcher {
-  /** Stops the watching thread; idempotent. */
+  /** Stops watching (no event is delivered after it returns); idempotent. */
   stop(): void;
 }
 
@@ -105,6 +121,15 @@ export interface NativeConstants {
   VFIO_IRQ_SET_DATA_NONE: number;
   VFIO_IRQ_SET_DATA_EVENTFD: number;
   VFIO_IRQ_SET_ACTION_TRIGGER: number;
+  VFIO_IRQ_INFO_MASKABLE: number;
+  VFIO_IRQ_INFO_AUTOMASKED: number;
+  VFIO_IRQ_INFO_NORESIZE: number;
+  VFIO_IRQ_SET_DATA_BOOL: number;
+  VFIO_IRQ_SET_ACTION_MASK: number;
+  VFIO_IRQ_SET_ACTION_UNMASK: number;
+  VFIO_PCI_ERR_IRQ_INDEX: number;
+  VFIO_PCI_REQ_IRQ_INDEX: number;
+  VFIO_PCI_ROM_REGION_INDEX: number;
   VFIO_EEH_PE_DISABLE: number;
   VFIO_EEH_PE_ENABLE: number;
   VFIO_EEH_PE_UNFREEZE_IO: number;
@@ -168,15 +193,22 @@ export interface NativeBinding {
   deviceGetInfo(fd: number): DeviceInfo;
   deviceGetRegionInfo(fd: number, index: number): RegionInfo;
   deviceGetIrqInfo(fd: number, index: number): IrqInfo;
+  /**
+   * VFIO_DEVICE_SET_IRQS. `data` holds `count` items: eventfds (-1 de-assigns) with
+   * VFIO_IRQ_SET_DATA_EVENTFD, booleans with VFIO_IRQ_SET_DATA_BOOL; none with DATA_NONE.
+   */
   deviceSetIrqs(
     fd: number,
     index: number,
     start: number,
     count: number,
     flags: number,
-    eventfds?: number[],
+    data?: number[] | boolean[],
   ): void;
   deviceReset(fd: number): void;
+  /** Asks with room for `capacity` devices; ENOSPC is answered (devices null), not thrown. */
+  deviceGetPciHotResetInfo(fd: number, capacity: number): HotResetInfo;
+  devicePciHotReset(fd: number, groupFds: number[]): void;
   /** Returns the bytes transferred (may be short). */
   pread(fd: number, target: Uint8Array, offset: bigint): number;
   pwrite(fd: number, source: Uint8Array, offset: bigint): number;
@@ -199,7 +231,11 @@ export interface NativeBinding {
   /** Non-blocking read: the counter, or 0n when nothing is pending. */
   eventfdRead(fd: number): bigint;
   eventfdWrite(fd: number, value: bigint): void;
-  /** Waits on its own thread (not the libuv pool); calls onEvent with the counter each time the fd fires. */
+  /**
+   * Calls onEvent with the counter each time the fd fires. One epoll thread per process polls
+   * every watched fd (not the libuv pool, whose threads a wait would starve); it exists only
+   * while something is watched, and a watch never keeps the event loop alive.
+   */
   eventfdWatch(fd: number, onEvent: (count: bigint) => void): EventfdWatcher;
 
   // memory

@@ -13,7 +13,8 @@
 //
 // Prints progress while it runs and the tables at the end, and writes the results as JSON
 // to bench/results/<kernel>.json, ledger.json and host-library.json (committed:
-// docs/benchmarks.md's tables come from them). Never part of `npm test`; nothing here
+// scripts/render-docs.js renders the tables of docs/benchmarks.md from them). Never part
+// of `npm test`; nothing here
 // asserts a time: targets are reported as met or missed.
 //
 //   node scripts/bench.js [--kernel 4k,64k] [--only id,id] [--no-ledger] [--no-host-library]
@@ -123,6 +124,11 @@ function byGroup(c) {
     .join(', ');
 }
 
+/** Whether a results file is bench/host-library.ts's (the library over a no-op binding). */
+function isHostLibrary(result) {
+  return Array.isArray(result.cases) && result.cases.every((c) => 'rootNsPerOp' in c);
+}
+
 /** The markdown tables of one guest run (docs/benchmarks.md carries them). */
 function vmTables(report, hostLibrary) {
   const rows = report.cases.map((c) => {
@@ -193,7 +199,8 @@ function vmTables(report, hostLibrary) {
       ]);
     lines.push(
       '',
-      `The library's own cost on the host (${hostLibrary.host?.cpu ?? 'host'}, Node ` +
+      `The library's own cost on the host (\`bench/results/host-library.json\`: ` +
+        `${hostLibrary.host?.cpu ?? 'host'}, Node ` +
         `${hostLibrary.node}), its VFIO calls no-ops, beside the guest (one N-API call of the ` +
         `real addon: ${time(host.napi.rootNsPerOp)}):`,
       '',
@@ -246,6 +253,26 @@ function vmTables(report, hostLibrary) {
     );
   }
   return lines.join('\n');
+}
+
+/** Where and when one guest run was measured: what its figures are figures of. */
+function vmHeading(report) {
+  const e = report.environment;
+  return (
+    `${report.machine}, ${report.qemu}; guest kernel ${e.kernel} (${e.pageSize >> 10}K pages), ` +
+    `${e.cpus} vCPUs, Node ${e.node}` +
+    (e.pinnedCpu === null
+      ? ''
+      : `, the library's thread and the C reference on vCPU ${e.pinnedCpu}`) +
+    (e.groups
+      ? `, edu groups ${e.groups.join(' and ')} swapped between the two sides every two rounds`
+      : '') +
+    `; ${report.date.slice(0, 10)}`
+  );
+}
+
+function ledgerHeading(ledger) {
+  return `The ledger on the host (${ledger.host.cpu}, Node ${ledger.host.node}); ${ledger.date.slice(0, 10)}`;
 }
 
 function ledgerTable(ledger) {
@@ -391,24 +418,19 @@ async function main() {
     }
   }
 
+  if (ledger || hostLibrary || reports.length > 0) {
+    step('docs: the tables of docs/benchmarks.md from bench/results/');
+    run(process.execPath, ['scripts/render-docs.js']);
+  }
+
   step('results');
-  if (ledger)
-    console.log(`\nLedger on the host (${host.cpu}, Node ${host.node}):\n\n${ledgerTable(ledger)}`);
+  if (ledger) console.log(`\n${ledgerHeading(ledger)}:\n\n${ledgerTable(ledger)}`);
   for (const report of reports) {
-    const e = report.environment;
-    console.log(
-      `\n${report.machine}; guest kernel ${e.kernel} (${e.pageSize >> 10}K pages), cpu ${e.cpu}, ` +
-        `${e.cpus} vCPUs, Node ${e.node}` +
-        (e.pinnedCpu === null
-          ? ''
-          : `, the library's thread and the C reference on vCPU ${e.pinnedCpu}`) +
-        `, edu groups ${e.groups.join(' and ')} swapped between the two sides every two rounds` +
-        `; ${date.slice(0, 10)}:\n\n${vmTables(report, hostLibrary)}`,
-    );
+    console.log(`\n${vmHeading(report)}:\n\n${vmTables(report, hostLibrary)}`);
   }
 }
 
-module.exports = { vmTables, ledgerTable };
+module.exports = { vmHeading, vmTables, ledgerHeading, ledgerTable, isHostLibrary, time };
 
 if (require.main === module) {
   main().catch((error) => {

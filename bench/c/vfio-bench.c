@@ -14,6 +14,8 @@
 //   run mapscatter N       the same from scattered 4K pieces (page i*7 mod N): what QEMU does
 //                          for a guest's H_PUT_TCE_INDIRECT of N scattered TCEs
 //   run unmapn N           N x UNMAP_DMA of one 4K page (after untimed MAPs): a guest's clear
+//   run mapwhole N         one MAP_DMA of N 4K pages (then an untimed UNMAP): the kernel's own
+//                          cost of a run, the floor under any batch of N contiguous TCEs
 //   run register N         N x (REGISTER_MEMORY + UNREGISTER_MEMORY of the prepared block)
 //   run window N           N x (SPAPR_TCE_CREATE 64K pages x 4 GiB, 1 level + TCE_REMOVE)
 //   release                undo prepare
@@ -159,6 +161,11 @@ static uint64_t run(const char *op, long n) {
     for (long i = 0; i < n; i++)
       if (unmap_dma((uint64_t)i * 4096, 4096) != 0) die("VFIO_IOMMU_UNMAP_DMA");
     return unmap_timed ? now_ns() - mapped : mapped - start;
+  } else if (strcmp(op, "mapwhole") == 0) {
+    if (map_dma(vaddr, 0, (uint64_t)n * 4096) != 0) die("VFIO_IOMMU_MAP_DMA");
+    uint64_t end = now_ns();
+    if (unmap_dma(0, (uint64_t)n * 4096) != 0) die("VFIO_IOMMU_UNMAP_DMA");
+    return end - start;
   } else if (strcmp(op, "register") == 0) {
     for (long i = 0; i < n; i++) {
       if (register_like(VFIO_IOMMU_SPAPR_REGISTER_MEMORY, vaddr, block_size) != 0)

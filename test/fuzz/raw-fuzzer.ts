@@ -34,6 +34,7 @@ type Shape =
   | 'width'
   | 'eehErr'
   | 'fdList'
+  | 'irqData'
   | 'ranges';
 
 /** The addon's surface as the fuzzer knows it: each function's parameters by shape. */
@@ -63,8 +64,10 @@ const SIGNATURES: Record<string, Shape[]> = {
   deviceGetInfo: ['fd'],
   deviceGetRegionInfo: ['fd', 'u32'],
   deviceGetIrqInfo: ['fd', 'u32'],
-  deviceSetIrqs: ['fd', 'u32', 'u32', 'u32', 'u32', 'fdList'],
+  deviceSetIrqs: ['fd', 'u32', 'u32', 'u32', 'u32', 'irqData'],
   deviceReset: ['fd'],
+  deviceGetPciHotResetInfo: ['fd', 'int'],
+  devicePciHotReset: ['fd', 'fdList'],
   pread: ['fd', 'bytes', 'u64'],
   pwrite: ['fd', 'bytes', 'u64'],
   mmapRegion: ['mapFd', 'offset', 'size', 'bool'],
@@ -246,6 +249,15 @@ export async function fuzzRawBinding(
         : plausibleOr(() =>
             Array.from({ length: rng.int(4) }, () =>
               rng.chance(0.8) ? rng.pick([-1, ...eventfds, never]) : safeFdNumber(hostile(rng)),
+            ),
+          ),
+    // VFIO_DEVICE_SET_IRQS data: eventfds, or booleans (DATA_BOOL), or none
+    irqData: () =>
+      rng.chance(0.5)
+        ? shapes.fdList()
+        : plausibleOr(() =>
+            Array.from({ length: rng.int(4) }, () =>
+              rng.chance(0.8) ? rng.chance(0.5) : hostile(rng),
             ),
           ),
     ranges: () =>

@@ -9,6 +9,7 @@ import {
   type NativeError,
   type SpaprTceInfo,
 } from '../../lib/binding';
+import { FakeDevices, type FakeDeviceSpec } from './fake-device';
 import { fakeGuestCalls } from './fake-guest';
 import { fakeRegistry } from './fake-registry';
 
@@ -26,6 +27,8 @@ export interface FakeKernelOptions {
   maxPageOrder?: number;
   /** false: /proc/buddyinfo cannot be read (the binding says -1; the kernel's limit stays). */
   buddyinfo?: boolean;
+  /** What every device looks like (fake-device.ts; default: edu). */
+  device?: FakeDeviceSpec;
   /**
    * true: buffers are real memory from the addon (real addresses), for code that reads them
    * natively, such as a guest's H_PUT_TCE_INDIRECT list; false (default): fake addresses.
@@ -85,6 +88,15 @@ const CONSTANTS: NativeConstants = {
   VFIO_IRQ_SET_DATA_NONE: 1,
   VFIO_IRQ_SET_DATA_EVENTFD: 4,
   VFIO_IRQ_SET_ACTION_TRIGGER: 32,
+  VFIO_IRQ_INFO_MASKABLE: 2,
+  VFIO_IRQ_INFO_AUTOMASKED: 4,
+  VFIO_IRQ_INFO_NORESIZE: 8,
+  VFIO_IRQ_SET_DATA_BOOL: 2,
+  VFIO_IRQ_SET_ACTION_MASK: 8,
+  VFIO_IRQ_SET_ACTION_UNMASK: 16,
+  VFIO_PCI_ERR_IRQ_INDEX: 3,
+  VFIO_PCI_REQ_IRQ_INDEX: 4,
+  VFIO_PCI_ROM_REGION_INDEX: 6,
   VFIO_EEH_PE_DISABLE: 0,
   VFIO_EEH_PE_ENABLE: 1,
   VFIO_EEH_PE_UNFREEZE_IO: 2,
@@ -132,8 +144,10 @@ export class FakeKernel {
    * kernel's charge left behind.
    */
   failNextTableAllocation = false;
-  /** Every ioctl issued, by name, in order. */
+  /** Every ioctl issued, by name, in order (and the device fd's pread/pwrite/mmap). */
   readonly ioctls: string[] = [];
+  /** The device side: device fds, interrupts, resets, region memory, eventfds. */
+  readonly devices: FakeDevices;
   locked = 0n;
   /** What the binding's pidCell holds, as the addon's does: a test simulates fork() via pid. */
   private readonly pidCell = new Int32Array([1000]);
@@ -162,6 +176,14 @@ export class FakeKernel {
       1: { viable: true },
       2: { viable: false },
     };
+    this.devices = new FakeDevices(
+      {
+        newFd: () => this.nextFd++,
+        log: (call) => this.ioctls.push(call),
+        groupOf: (fd) => this.groupFds.get(fd)?.group,
+      },
+      options.device,
+    );
   }
 
   /** The kernel's side of a container, for tests that hold the library's books against it. */
@@ -255,6 +277,7 @@ export class FakeKernel {
         return fd;
       },
       closeFd(fd) {
+        k.devices.close(fd);
         const c = k.containers.get(fd);
         if (c) {
           releaseAllPins(c);
@@ -477,25 +500,7 @@ export class FakeKernel {
         if (!g || g.container === null) err('EINVAL', 'VFIO_GROUP_UNSET_CONTAINER');
         g.container = null;
       },
-      groupGetDeviceFd(groupFd) {
-        if (!k.groupFds.has(groupFd)) err('EBADF', 'VFIO_GROUP_GET_DEVICE_FD');
-        return k.nextFd++;
-      },
-      deviceGetInfo: () => ({ flags: 3, numRegions: 9, numIrqs: 5 }),
-      deviceGetRegionInfo: (_fd, index) => ({
-        index,
-        flags: index === 0 ? 7 : 3,
-        size: index === 7 ? 256n : 0x100000n,
-        offset: BigInt(index) << 40n,
-        capabilities: [],
-      }),
-      deviceGetIrqInfo: (_fd, index) => ({ index, flags: 1, count: 1 }),
-      deviceSetIrqs: () => undefined,
-      deviceReset: () => undefined,
-      pread: (_fd, target) => target.length,
-      pwrite: (_fd, source) => source.length,
-      mmapRegion: (_fd, _offset, size) => new ArrayBuffer(size),
-      unmapRegion: () => undefined,
+      ...k.devices.functions(),
       mmioRead(buffer, offset, width, bigEndian) {
         const view = new DataView(buffer);
         const le = !bigEndian;
@@ -512,10 +517,6 @@ export class FakeKernel {
         else if (width === 32) view.setUint32(offset, Number(value), le);
         else view.setBigUint64(offset, value, le);
       },
-      eventfdCreate: () => k.nextFd++,
-      eventfdRead: () => 0n,
-      eventfdWrite: () => undefined,
-      eventfdWatch: () => ({ stop: () => undefined }),
       allocBuffer(size, _backing, hugePageSize) {
         if (k.realMemory) {
           const real = nativeBinding().allocBuffer(size, 'anonymous');

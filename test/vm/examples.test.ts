@@ -6,6 +6,7 @@ import { guestIommu } from '../../examples/guest-iommu';
 import { memfdGuestRam } from '../../examples/memfd-guest-ram';
 import { nvmeIdentify } from '../../examples/nvme-identify';
 import { twoGroups } from '../../examples/two-groups';
+import { vmmDevice } from '../../examples/vmm-device';
 import { guest } from './guest';
 
 describe('examples (real kernel)', function () {
@@ -57,5 +58,18 @@ describe('examples (real kernel)', function () {
     assert.equal(result.blockSize, 512);
     assert.equal(result.blocks, (64n << 20n) / 512n);
     assert.match(lines.join('\n'), /^Identify Namespace 1: 131072 blocks of 512 bytes$/m);
+  });
+
+  it('vmm-device: BAR0 mapped whole, MSI and INTx (with a resamplefd) delivered to irqfds, a reset at guest reboot', async function () {
+    const lines: string[] = [];
+    const result = await vmmDevice((line) => lines.push(line), guest().edu[0].bdf);
+    assert.deepEqual(
+      result.regions,
+      [{ name: 'BAR0', mapped: ['0x0+0x100000'], trapped: [] }],
+      lines.join('\n'),
+    );
+    assert.equal(result.msi, 3);
+    assert.equal(result.intx, 3);
+    assert.equal(result.reset, 'function');
   });
 });

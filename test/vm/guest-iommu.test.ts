@@ -269,6 +269,37 @@ describe(`guest IOMMU on the real kernel (seed ${SEED}; VFIO_GUEST_SEED=${SEED} 
     for (const t of tables) check(t, t.start, 64);
   });
 
+  it('a run mapped with one MAP stays exact per page: a clear and a replace inside it leave the neighbours translating', async function () {
+    const t = gi.windows.tables()[0];
+    const base = t.start + 0x800000n;
+    const gpa = (i: number) => 0x400000n + BigInt(i) * t.pageSize;
+    const run = new BigUint64Array(8).map((_, i) => gpa(i) | RW);
+    t.putList(base, run); // contiguous guest pages, equal permissions: one MAP_DMA
+    const at = (i: number) => base + BigInt(i) * t.pageSize;
+    t.stuff(at(3), 0n, 1); // one UNMAP_DMA of one page inside the run
+    const other = 0x600000n;
+    t.put(at(5), other | RW); // one MAP_DMA over a page of the run
+    assert.equal(t.get(at(3)), 0n);
+    assert.equal(container.translate(at(3)), null);
+    assert.equal(container.translate(at(4))?.address, gi.memory.translate(gpa(4)));
+    const pattern = (seed: number) =>
+      Uint8Array.from({ length: COUNT }, (_, i) => (i * 7 + seed) & 0xff);
+    // Page 0 -> device -> page 7: both ends of the run still translate where they did.
+    hostBytes(gpa(0), COUNT).set(pattern(1));
+    hostBytes(gpa(7), COUNT).fill(0);
+    await edu.toDevice(at(0), COUNT);
+    await edu.toRam(at(7), COUNT);
+    assert.deepEqual(hostBytes(gpa(7), COUNT), pattern(1));
+    // The replaced page reads from its new guest page, and a neighbour of the cleared one works.
+    hostBytes(other, COUNT).set(pattern(2));
+    hostBytes(gpa(5), COUNT).set(pattern(9));
+    hostBytes(gpa(4), COUNT).fill(0);
+    await edu.toDevice(at(5), COUNT);
+    await edu.toRam(at(4), COUNT);
+    assert.deepEqual(hostBytes(gpa(4), COUNT), pattern(2));
+    t.stuff(base, 0n, 8);
+  });
+
   it('refuses bad guest input before the kernel: the device keeps seeing the entries before it', async function () {
     const t = gi.windows.tables()[0];
     t.stuff(t.start, 0n, 4);
