@@ -20,7 +20,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 describe('interrupts (real kernel)', function () {
-  it('edu MSI arrives as an interrupt event, and stops after disable()', async function () {
+  it('device.msi-eventfd: edu MSI arrives as an interrupt event, and stops after disable()', async function () {
     const container = Container.open();
     try {
       const { group, bdf } = guest().edu[0];

@@ -16,7 +16,8 @@ const IRQ_FLAGS: [number, string][] = [
   [8, 'noresize'],
 ];
 
-function parseGroup(text: string): number {
+/** An IOMMU group number: N or /dev/vfio/N. */
+export function parseGroup(text: string): number {
   const match = /^(?:\/dev\/vfio\/)?(\d{1,9})$/.exec(text);
   if (!match) throw new UsageError(`GROUP: ${JSON.stringify(text)} is not an IOMMU group number`);
   return Number(match[1]);
