@@ -27,3 +27,9 @@ export {
 } from './nvme-queue';
 export type { NvmeControllerIdentity, NvmeNamespaceIdentity } from './nvme-identity';
 export { NvmeCommandError, NvmeControllerFatalError, NvmeTimeoutError } from './nvme-errors';
+export {
+  nvmeSelftest,
+  type NvmeSelftestOptions,
+  type NvmeSelftestResult,
+  type NvmeWindowPass,
+} from './nvme-selftest';
