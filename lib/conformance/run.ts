@@ -130,43 +130,49 @@ function spawnChild(args: string[], fds: number[]): string {
   return child.stdout;
 }
 
-/** Runs one row here, in a probe of its own. */
-async function runRow(row: Row, probe: Probe, host: HostReport, isolated: boolean) {
-  const expected = expectedOn(row, host);
-  const base = {
+/** A row's result: the row's own cells, and what this run found. */
+function resultOf(
+  row: Row,
+  host: HostFacts,
+  found: Pick<RowResult, 'seen' | 'outcome' | 'reason' | 'lockedBack'>,
+): RowResult {
+  return {
     id: row.id,
     section: row.section,
     title: row.title,
-    expected,
+    expected: expectedOn(row, host),
     relies: relies(row),
     library: libraryText(row),
+    ...found,
   };
+}
+
+/** Runs one row here, in a probe of its own. */
+async function runRow(row: Row, probe: Probe, isolated: boolean): Promise<RowResult> {
   const before = probe.b.vmLockedBytes();
   let seen: string;
   try {
     seen = await row.measure(probe);
   } catch (error) {
     if (error instanceof SkipRow) {
-      return {
-        ...base,
+      probe.dispose();
+      return resultOf(row, probe.host, {
         seen: null,
-        outcome: 'skipped' as const,
+        outcome: 'skipped',
         reason: error.message,
         lockedBack: true,
-      };
+      });
     }
+    // A step the row takes for granted failed: the kernel does not do what the row assumes.
     const e = error as { code?: unknown; message?: unknown };
     seen = `${typeof e.code === 'string' ? `${e.code}: ` : ''}${String(e.message)}`;
-  } finally {
-    probe.dispose();
   }
-  const lockedBack = isolated ? null : probe.b.vmLockedBytes() === before;
-  return {
-    ...base,
+  probe.dispose();
+  return resultOf(row, probe.host, {
     seen,
-    outcome: seen === expected ? ('pass' as const) : ('differs' as const),
-    lockedBack,
-  };
+    outcome: seen === expectedOn(row, probe.host) ? 'pass' : 'differs',
+    lockedBack: isolated ? null : probe.b.vmLockedBytes() === before,
+  });
 }
 
 /** Opens each group once, before any row: it must exist, be free and be viable. */
@@ -219,24 +225,13 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     const reason = unmet(row, host, groups, binding, isolation);
     let result: RowResult;
     if (reason !== null) {
-      result = {
-        id: row.id,
-        section: row.section,
-        title: row.title,
-        expected: expectedOn(row, host),
-        seen: null,
-        outcome: 'skipped',
-        reason,
-        relies: relies(row),
-        library: libraryText(row),
-        lockedBack: true,
-      };
+      result = resultOf(row, host, { seen: null, outcome: 'skipped', reason, lockedBack: true });
     } else if (row.needs?.isolated && isolation === 'child') {
       childResults ??= runIsolated(rows, host, groups, binding);
       result = childResults.get(row.id) as RowResult;
     } else {
       const probe = new Probe(binding, host, groups, isolation === 'none' ? null : spawnChild);
-      result = await runRow(row, probe, host, isolation === 'here');
+      result = await runRow(row, probe, isolation === 'here');
     }
     results.push(result);
     options.onRow?.(result);
@@ -254,7 +249,16 @@ function runIsolated(
   const ids = rows
     .filter((r) => r.needs?.isolated && unmet(r, host, groups, binding, 'child') === null)
     .map((r) => r.id);
-  const output = spawnChild(['--groups', groups.join(','), '--rows', ids.join(',')], []);
-  const report = JSON.parse(output) as { rows: RowResult[] };
-  return new Map(report.rows.map((r) => [r.id, r]));
+  try {
+    const output = spawnChild(['--groups', groups.join(','), '--rows', ids.join(',')], []);
+    const report = JSON.parse(output) as { rows: RowResult[] };
+    return new Map(report.rows.map((r) => [r.id, r]));
+  } catch (error) {
+    const seen = `the child process that measures it failed: ${(error as Error).message}`;
+    return new Map(
+      rows
+        .filter((r) => ids.includes(r.id))
+        .map((r) => [r.id, resultOf(r, host, { seen, outcome: 'differs', lockedBack: null })]),
+    );
+  }
 }
