@@ -90,6 +90,17 @@ export class Probe {
     return native.address;
   }
 
+  /**
+   * Memory that stays mapped until the process exits, for a row whose pin outlives it: freed,
+   * its address could come back for a later row, whose registration the kernel would then
+   * refuse as an overlap of the pin it still holds.
+   */
+  bufferUntilExit(size: bigint | number): bigint {
+    const native = this.b.allocBuffer(Number(size), 'anonymous');
+    new Uint8Array(native.buffer).fill(1);
+    return native.address;
+  }
+
   /** Memory that was mapped and is not any more: an address the process does not map. */
   unmappedAddress(): bigint {
     const native = this.b.allocBuffer(Number(this.page), 'anonymous');

@@ -96,7 +96,7 @@ export const ISOLATED_ROWS: Row[] = [
     measure(p) {
       const atStart = p.locked();
       const fd = p.v2();
-      const address = p.buffer(65536);
+      const address = p.bufferUntilExit(65536);
       p.b.registerMemory(fd, address, 65536n);
       p.b.mapDma(fd, address, 0x100000n, 65536n, RW);
       const mapped = p.locked();
