@@ -9,13 +9,21 @@
         "native/device.cc",
         "native/errors.cc",
         "native/eventfd.cc",
+        "native/eventfd_watch.cc",
         "native/group.cc",
+        "native/guest_memory.cc",
+        "native/guest_table.cc",
+        "native/guest_table_napi.cc",
+        "native/hot_reset.cc",
         "native/ioctl.cc",
+        "native/irq.cc",
         "native/mapping.cc",
         "native/memory.cc",
         "native/mmio.cc",
         "native/process.cc",
-        "native/procfs.cc"
+        "native/procfs.cc",
+        "native/registry.cc",
+        "native/tce_shadow.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"

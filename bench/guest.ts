@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Container, DmaBuffer, Sysfs, type Mapping, type Region } from '../lib';
 import { nativeBinding } from '../lib/binding';
+import { GuestTceSubject, TCE_BATCH, type GuestTceOp } from './guest-tce';
 
 const MARKER = 'VFIO_BENCH_RESULT';
 /** A C round of at least this long decides how many operations a round does. */
@@ -22,9 +23,16 @@ const ROUNDS = 25;
 const BATCH_PAGES = 512;
 
 type Kind = 'map' | 'register' | 'none';
-type Op = 'noop' | 'map' | 'mapn' | 'register' | 'window';
+type Op = 'noop' | 'map' | 'mapn' | 'mapscatter' | 'unmapn' | 'mapwhole' | 'register' | 'window';
 /** What the library side can run: the C reference's operations, and variants of them. */
-type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch';
+type LibraryOp = Op | 'map-binding' | 'register-binding' | 'mapn-batch' | GuestTceOp;
+
+/** A library side of a case: the container's API, or the guest IOMMU's (guest-tce.ts). */
+interface Subject {
+  prepare(kind: Kind, size: number): void;
+  release(): void;
+  run(op: LibraryOp, ops: number): number;
+}
 
 interface Case {
   id: string;
@@ -47,6 +55,8 @@ export interface CaseResult {
   size: number;
   ops: number;
   rounds: Round[];
+  /** What the `c` side was when it is not the C reference (e.g. 'raw binding'). */
+  baseline?: string;
   /** Per operation, over the rounds. */
   libNsPerOp: Stats;
   cNsPerOp: Stats;
@@ -129,7 +139,7 @@ class CReference {
 }
 
 /** The library doing what the C reference does, through the public API. */
-class LibrarySubject {
+class LibrarySubject implements Subject {
   private buffer: DmaBuffer | null = null;
   private region: Region | null = null;
   private size = 0n;
@@ -291,7 +301,7 @@ async function calibrate(c: CReference, op: Op): Promise<number> {
 }
 
 async function runCase(
-  lib: LibrarySubject,
+  lib: Subject,
   c: CReference,
   spec: Case,
   libOp: LibraryOp = spec.op,
@@ -336,6 +346,129 @@ async function runCase(
     lib.release();
     await c.command('release');
   }
+}
+
+/**
+ * A guest's TCE hypercalls: the library's guest tables against the C reference doing what QEMU
+ * does (one MAP or UNMAP per TCE), and one put + one clear against the raw binding's MAP and
+ * UNMAP of the same page, interleaved in the same rounds.
+ */
+async function guestTceCases(
+  container: Container,
+  c: CReference,
+  wanted: (id: string) => boolean,
+): Promise<CaseResult[]> {
+  const batch = { kind: 'map' as const, size: TCE_BATCH * 4096, ops: TCE_BATCH };
+  const specs: [Case, GuestTceOp][] = [
+    [
+      {
+        id: 'tce-scatter',
+        label: `guest put of ${TCE_BATCH} scattered 4K TCEs (per entry)`,
+        op: 'mapscatter',
+        ...batch,
+      },
+      'tce-scatter',
+    ],
+    [
+      {
+        id: 'tce-scatter-binding',
+        label: `${TCE_BATCH} scattered 4K MAPs through the raw binding's batch call (no library)`,
+        op: 'mapscatter',
+        ...batch,
+      },
+      'scatter-binding',
+    ],
+    [
+      {
+        id: 'tce-contig',
+        label: `guest put of ${TCE_BATCH} contiguous 4K TCEs (per entry)`,
+        op: 'mapn',
+        ...batch,
+      },
+      'tce-contig',
+    ],
+    [
+      {
+        id: 'tce-contig-floor',
+        label: `guest put of ${TCE_BATCH} contiguous 4K TCEs, against one MAP of them in C (the kernel's floor)`,
+        op: 'mapwhole',
+        ...batch,
+      },
+      'tce-contig',
+    ],
+    [
+      {
+        id: 'tce-clear',
+        label: `guest clear (H_STUFF_TCE) of ${TCE_BATCH} entries (per entry)`,
+        op: 'unmapn',
+        ...batch,
+      },
+      'tce-clear',
+    ],
+    [
+      {
+        id: 'tce-putclear',
+        label: 'guest put + clear of one 4K TCE',
+        kind: 'map',
+        size: 4096,
+        op: 'map',
+      },
+      'tce-putclear',
+    ],
+  ];
+  const results: CaseResult[] = [];
+  for (const [spec, op] of specs) {
+    if (wanted(spec.id)) results.push(await runCase(new GuestTceSubject(container), c, spec, op));
+  }
+  if (wanted('tce-putclear-binding')) {
+    const subject = new GuestTceSubject(container);
+    subject.prepare();
+    try {
+      results.push(
+        interleaved(subject, 'tce-putclear', 'map-binding-4k', 2000, {
+          id: 'tce-putclear-binding',
+          label: 'guest put + clear of one 4K TCE, against the raw binding',
+          baseline: 'raw binding MAP+UNMAP',
+        }),
+      );
+    } finally {
+      subject.release();
+    }
+  }
+  return results;
+}
+
+/** Two library-side operations in alternating rounds: `op` against `baselineOp`. */
+function interleaved(
+  subject: Subject,
+  op: LibraryOp,
+  baselineOp: LibraryOp,
+  ops: number,
+  what: { id: string; label: string; baseline: string },
+): CaseResult {
+  subject.run(op, ops);
+  subject.run(baselineOp, ops);
+  const rounds: Round[] = [];
+  for (let r = 0; r < ROUNDS; r += 1) {
+    const first = r % 2 === 0;
+    const a = first ? subject.run(op, ops) : 0;
+    const cNs = subject.run(baselineOp, ops);
+    const libNs = first ? a : subject.run(op, ops);
+    rounds.push({ libNs, cNs });
+    console.log(
+      `bench: ${what.label}: round ${r + 1}/${ROUNDS}: ${perOp(libNs, ops)}/op, ` +
+        `${what.baseline} ${perOp(cNs, ops)}/op, ratio ${(libNs / cNs).toFixed(3)}`,
+    );
+  }
+  return {
+    ...what,
+    size: 4096,
+    ops,
+    rounds,
+    libNsPerOp: stats(rounds.map((x) => x.libNs / ops)),
+    cNsPerOp: stats(rounds.map((x) => x.cNs / ops)),
+    ratio: stats(rounds.map((x) => x.libNs / x.cNs)),
+  };
 }
 
 /** Watches the event loop with a 1 ms timer; stop() gives the longest gap between its runs. */
@@ -515,13 +648,20 @@ async function main(): Promise<void> {
         ),
       );
     }
+    cases.push(...(await guestTceCases(container, c, wanted)));
   } finally {
     c.close();
   }
+  const guest = new GuestTceSubject(container);
+  guest.prepare();
+  const steadyLocked = wanted('tce-locked') ? guest.steadyLocked(100_000) : null;
+  guest.release();
+  if (steadyLocked)
+    console.log(`bench: guest puts and locked memory: ${JSON.stringify(steadyLocked)}`);
   if (pinnedCpu !== null) pinMainThread(`0-${cpus - 1}`);
   const stall = wanted('stall') ? await eventLoopStall(container, 512 * MiB, 6) : null;
   container.close();
-  console.log(`${MARKER} ${JSON.stringify({ environment, cases, stall })}`);
+  console.log(`${MARKER} ${JSON.stringify({ environment, cases, stall, steadyLocked })}`);
 }
 
 main().catch((error: unknown) => {

@@ -54,6 +54,22 @@ export interface IrqInfo {
   count: number;
 }
 
+/** A device that a slot or bus reset of the device also resets (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO). */
+export interface HotResetDevice {
+  groupId: number;
+  segment: number;
+  bus: number;
+  devfn: number;
+}
+
+export interface HotResetInfo {
+  flags: number;
+  /** The devices the reset touches (also when they did not fit: then `devices` is null). */
+  count: number;
+  /** null: the kernel said ENOSPC, ask again with room for `count`. */
+  devices: HotResetDevice[] | null;
+}
+
 export type BufferBacking = 'anonymous' | 'shared' | 'hugetlb' | 'memfd';
 
 export interface NativeBuffer {
@@ -73,7 +89,7 @@ export interface MemlockLimit {
 export type MmioWidth = 8 | 16 | 32 | 64;
 
 export interface EventfdWatcher {
-  /** Stops the watching thread; idempotent. */
+  /** Stops watching (no event is delivered after it returns); idempotent. */
   stop(): void;
 }
 
@@ -105,6 +121,15 @@ export interface NativeConstants {
   VFIO_IRQ_SET_DATA_NONE: number;
   VFIO_IRQ_SET_DATA_EVENTFD: number;
   VFIO_IRQ_SET_ACTION_TRIGGER: number;
+  VFIO_IRQ_INFO_MASKABLE: number;
+  VFIO_IRQ_INFO_AUTOMASKED: number;
+  VFIO_IRQ_INFO_NORESIZE: number;
+  VFIO_IRQ_SET_DATA_BOOL: number;
+  VFIO_IRQ_SET_ACTION_MASK: number;
+  VFIO_IRQ_SET_ACTION_UNMASK: number;
+  VFIO_PCI_ERR_IRQ_INDEX: number;
+  VFIO_PCI_REQ_IRQ_INDEX: number;
+  VFIO_PCI_ROM_REGION_INDEX: number;
   VFIO_EEH_PE_DISABLE: number;
   VFIO_EEH_PE_ENABLE: number;
   VFIO_EEH_PE_UNFREEZE_IO: number;
@@ -168,15 +193,22 @@ export interface NativeBinding {
   deviceGetInfo(fd: number): DeviceInfo;
   deviceGetRegionInfo(fd: number, index: number): RegionInfo;
   deviceGetIrqInfo(fd: number, index: number): IrqInfo;
+  /**
+   * VFIO_DEVICE_SET_IRQS. `data` holds `count` items: eventfds (-1 de-assigns) with
+   * VFIO_IRQ_SET_DATA_EVENTFD, booleans with VFIO_IRQ_SET_DATA_BOOL; none with DATA_NONE.
+   */
   deviceSetIrqs(
     fd: number,
     index: number,
     start: number,
     count: number,
     flags: number,
-    eventfds?: number[],
+    data?: number[] | boolean[],
   ): void;
   deviceReset(fd: number): void;
+  /** Asks with room for `capacity` devices; ENOSPC is answered (devices null), not thrown. */
+  deviceGetPciHotResetInfo(fd: number, capacity: number): HotResetInfo;
+  devicePciHotReset(fd: number, groupFds: number[]): void;
   /** Returns the bytes transferred (may be short). */
   pread(fd: number, target: Uint8Array, offset: bigint): number;
   pwrite(fd: number, source: Uint8Array, offset: bigint): number;
@@ -199,7 +231,11 @@ export interface NativeBinding {
   /** Non-blocking read: the counter, or 0n when nothing is pending. */
   eventfdRead(fd: number): bigint;
   eventfdWrite(fd: number, value: bigint): void;
-  /** Waits on its own thread (not the libuv pool); calls onEvent with the counter each time the fd fires. */
+  /**
+   * Calls onEvent with the counter each time the fd fires. One epoll thread per process polls
+   * every watched fd (not the libuv pool, whose threads a wait would starve); it exists only
+   * while something is watched, and a watch never keeps the event loop alive.
+   */
   eventfdWatch(fd: number, onEvent: (count: bigint) => void): EventfdWatcher;
 
   // memory
@@ -224,6 +260,94 @@ export interface NativeBinding {
   hasCapIpcLock(): boolean;
   /** The pid in element 0, rewritten in the child of a fork(): reading it makes no call. */
   pidCell: ArrayLike<number>;
+
+  // the process's registrations (native/registry.cc), as the kernel keeps them: per process,
+  // shared by every container and worker_thread
+  /**
+   * Books a kernel-level registration before its ioctl: the holders it had (0: new, charged;
+   * more: an identical range, shared at no charge). A non-identical overlap throws
+   * ERR_VFIO_NATIVE_REGISTRATION_OVERLAP with conflictAddress and conflictSize.
+   */
+  registryAcquire(address: bigint, size: bigint): number;
+  /** Drops a holder after the unregister (or a failed register): holders left, -1 if unknown. */
+  registryRelease(address: bigint, size: bigint): number;
+  /** The kernel accepted the registration: it is in VmLck now. */
+  registryConfirm(address: bigint, size: bigint): void;
+  /** Bytes booked whose register ioctl has not returned (on any thread): not in VmLck yet. */
+  registryPendingBytes(): bigint;
+
+  // guest IOMMU (native/guest_memory.cc, native/guest_table*.cc): a VMM's guest RAM slots
+  // and guest TCE tables. Table calls take the container fd, or -1 to record the ioctls
+  // (guestTableTakeOps) instead of issuing them. A refusal of the guest's request throws
+  // ERR_VFIO_NATIVE_GUEST_REFUSED with `reason` and `index`; a kernel refusal the errno with
+  // `index`; the entries before `index` are done.
+  guestMemoryCreate(): NativeGuestMemory;
+  /** Returns the slot's id; ERR_VFIO_NATIVE_SLOT_OVERLAP when it overlaps a slot. */
+  guestMemoryAddSlot(
+    memory: NativeGuestMemory,
+    gpa: bigint,
+    size: bigint,
+    hostAddress: bigint,
+    backingPageSize: bigint,
+  ): number;
+  /** Removes the slot unless guest TCEs point into it; returns how many do (0: removed). */
+  guestMemoryRemoveSlot(memory: NativeGuestMemory, slot: number): number;
+  guestMemorySlotUsers(memory: NativeGuestMemory, slot: number): number;
+  /** The host address of a guest-physical address, or undefined outside every slot. */
+  guestMemoryTranslate(memory: NativeGuestMemory, gpa: bigint): bigint | undefined;
+  guestTableCreate(
+    memory: NativeGuestMemory,
+    start: bigint,
+    pageShift: number,
+    size: bigint,
+  ): NativeGuestTable;
+  /** H_PUT_TCE. */
+  guestTablePut(table: NativeGuestTable, fd: number, ioba: bigint, tce: bigint): void;
+  /** H_PUT_TCE_INDIRECT from a host-order list. */
+  guestTablePutList(
+    table: NativeGuestTable,
+    fd: number,
+    ioba: bigint,
+    tces: BigUint64Array,
+    count: number,
+  ): void;
+  /** H_PUT_TCE_INDIRECT from the guest's big-endian list at a guest-physical address. */
+  guestTablePutIndirect(
+    table: NativeGuestTable,
+    fd: number,
+    ioba: bigint,
+    listGpa: bigint,
+    count: number,
+  ): void;
+  /** H_STUFF_TCE. */
+  guestTableStuff(
+    table: NativeGuestTable,
+    fd: number,
+    ioba: bigint,
+    value: bigint,
+    count: number,
+  ): void;
+  /** H_GET_TCE. */
+  guestTableGet(table: NativeGuestTable, ioba: bigint): bigint;
+  /** [tce, host address] of a live entry at a bus address, or undefined. */
+  guestTableTranslate(table: NativeGuestTable, iova: bigint): BigUint64Array | undefined;
+  guestTableLiveCount(table: NativeGuestTable): number;
+  /** Unmaps every live entry and empties the table. */
+  guestTableClear(table: NativeGuestTable, fd: number): void;
+  /** Maps every live entry again. */
+  guestTableReinstall(table: NativeGuestTable, fd: number): void;
+  /** The recorded ioctls, (op 1 MAP | 2 UNMAP, iova, size, vaddr, flags) each, then forgets them. */
+  guestTableTakeOps(table: NativeGuestTable): BigUint64Array;
+}
+
+/** A guest memory map made by the addon (opaque). */
+export interface NativeGuestMemory {
+  readonly __guestMemory: unique symbol;
+}
+
+/** A guest TCE table made by the addon (opaque). */
+export interface NativeGuestTable {
+  readonly __guestTable: unique symbol;
 }
 
 let loaded: NativeBinding | undefined;

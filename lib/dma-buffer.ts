@@ -80,7 +80,7 @@ export class DmaBuffer {
 
   /** The memory, as long as the buffer is not freed. */
   get buffer(): ArrayBuffer {
-    if (this.arrayBuffer === null) throw new ClosedError('DMA buffer');
+    if (this.arrayBuffer === null) throw new ClosedError({ what: 'DMA buffer' });
     return this.arrayBuffer;
   }
 
@@ -102,10 +102,7 @@ export class DmaBuffer {
   free(): void {
     if (this.arrayBuffer === null) return;
     if (this.inUse) {
-      throw new BufferInUseError(
-        `DMA buffer at 0x${this.address.toString(16)} is still registered or mapped ` +
-          `(${this.holdCount} holder(s)): unmap and unregister it before freeing`,
-      );
+      throw new BufferInUseError({ address: this.address, holders: this.holdCount });
     }
     const buffer = this.arrayBuffer;
     callNative('freeing a DMA buffer', () => this.binding.freeBuffer(buffer));
@@ -114,7 +111,7 @@ export class DmaBuffer {
 
   /** @internal A registration or mapping starts holding the buffer. */
   hold(): void {
-    if (this.arrayBuffer === null) throw new ClosedError('DMA buffer');
+    if (this.arrayBuffer === null) throw new ClosedError({ what: 'DMA buffer' });
     this.holdCount += 1;
   }
 

@@ -27,7 +27,12 @@ export interface GroupOwner {
 }
 
 export class Group extends Handle {
-  /** @internal */ readonly fd: number;
+  /**
+   * The group's file descriptor, for handing the group to KVM's VFIO device
+   * (KVM_DEV_VFIO_GROUP_ADD, then KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE: docs/guest-iommu.md). The
+   * Group owns it: close() closes it; KVM takes its own reference. Do not close it yourself.
+   */
+  readonly fd: number;
   private readonly devices = new Set<Device>();
   private owner: GroupOwner | null = null;
 

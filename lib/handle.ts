@@ -20,9 +20,10 @@ export abstract class Handle {
 
   /** Throws unless the object is open and used by the process that opened it. */
   protected assertUsable(): void {
-    if (this.closedFlag) throw new ClosedError(this.what);
+    if (this.closedFlag) throw new ClosedError({ what: this.what });
     const pid = this.binding.pidCell[0];
-    if (pid !== this.ownerPid) throw new ForkedProcessError(this.what, this.ownerPid, pid);
+    if (pid !== this.ownerPid)
+      throw new ForkedProcessError({ what: this.what, ownerPid: this.ownerPid, pid });
   }
 
   /** Marks the object closed; returns false when it already was. */

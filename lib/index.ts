@@ -2,6 +2,7 @@
 // drivers (`vfio-spapr/drivers`) are subpath exports of their own, outside what is supported here.
 export { Container } from './container';
 export type {
+  AsyncRegisterOptions,
   CallerOwnedMemoryOptions,
   ContainerInfo,
   ContainerOptions,
@@ -15,13 +16,28 @@ export type {
 export { Group, type GroupOptions, type GroupStatus } from './group';
 export {
   Device,
+  DeviceInterrupts,
+  EventFd,
   PCI_IRQ_INDEX,
   PCI_REGION_NAMES,
+  RegionIo,
+  type ConfigWidth,
+  type DeviceErrorEvent,
   type DeviceInfo,
   type DeviceRegion,
-  type ConfigWidth,
+  type DeviceRequestEvent,
+  type EventFdLike,
+  type EventFdOptions,
+  type EventFdWatch,
+  type HotResetInfo,
+  type HotResetTarget,
+  type IrqIndexInfo,
+  type MsixLayout,
+  type RegionArea,
+  type TrappedArea,
+  type VectorRange,
+  type VectorSelection,
 } from './device';
-export { DeviceInterrupts } from './interrupts';
 export { MmioRegion, type Endianness } from './mmio';
 export { Eeh, type EehErrorInjection, type EehPeState } from './eeh';
 export { DmaBuffer, type DmaBufferOptions } from './dma-buffer';
@@ -48,4 +64,5 @@ export {
   type PciDeviceInfo,
   type SysfsOptions,
 } from './sysfs';
+export * from './guest';
 export * from './errors';

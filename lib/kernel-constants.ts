@@ -1,7 +1,7 @@
 // What the SPAPR TCE IOMMU of Linux (powernv, IODA2) defines, in one place: the library,
-// the conformance rows and the fake kernel of the unit tests take these numbers from here.
-// Each names its row of docs/kernel.md, where the VM test that re-measures it is named.
-import { tceTableBytes, v1EnableBytes } from './memlock';
+// the conformance rows and the fake kernel of the unit tests take these numbers from here
+// (what they cost in locked memory is lib/memlock.ts's). Each names its row of
+// docs/kernel.md, where the VM test that re-measures it is named.
 
 /**
  * The default 32-bit DMA window (`info.dma32-window`): 2 GiB at bus address 0 in 4 KiB IOMMU
@@ -40,19 +40,4 @@ export function pageSizesOf(mask: bigint): bigint[] {
     if (mask & (1n << shift)) sizes.push(1n << shift);
   }
   return sizes;
-}
-
-/** The default window's TCE table and userspace view, charged when it is created (8 MiB). */
-export function defaultWindowTableBytes(systemPageSize: bigint): bigint {
-  return tceTableBytes(
-    DEFAULT_WINDOW.pageShift,
-    DEFAULT_WINDOW.size,
-    DEFAULT_WINDOW.levels,
-    systemPageSize,
-  );
-}
-
-/** v1 VFIO_IOMMU_ENABLE charges the whole default window (`v1.enable-charges-window`). */
-export function v1DefaultEnableBytes(systemPageSize: bigint): bigint {
-  return v1EnableBytes(DEFAULT_WINDOW.size, systemPageSize);
 }

@@ -2,13 +2,11 @@
 // locked_vm, and whether it fits, decided before the kernel would say a bare ENOMEM.
 import type { NativeBinding } from './binding';
 import { ArgumentRangeError, InvalidArgumentError, MemlockLimitError } from './errors';
-import { log2, toSize, U64_MAX } from './validate';
+import { DEFAULT_WINDOW, MAX_TABLE_LEVELS } from './kernel-constants';
+import { isPowerOfTwo, log2, toIndex, toSize, U64_MAX } from './validate';
 
 /** The longest plan memlockReport takes. */
 const MAX_PLAN_ENTRIES = 4096;
-
-/** POWERNV_IOMMU_MAX_LEVELS: the deepest TCE table the kernel builds. */
-const MAX_TABLE_LEVELS = 5;
 
 export interface MemlockStatus {
   /** RLIMIT_MEMLOCK soft limit in bytes (null when unlimited). */
@@ -84,6 +82,26 @@ export function largestContiguousBlock(
   return order < 0 ? null : systemPageSize << BigInt(order);
 }
 
+/** What a window of this geometry charges, its arguments checked as a public call's. */
+export function windowCost(
+  pageSize: bigint | number,
+  size: bigint | number,
+  levels: number,
+  systemPageSize: bigint,
+): bigint {
+  const page = toSize('pageSize', pageSize, { min: 1n });
+  const bytes = toSize('size', size, { min: 1n });
+  if (!isPowerOfTwo(page) || !isPowerOfTwo(bytes)) {
+    throw new ArgumentRangeError('page size and window size must be powers of two');
+  }
+  return tceTableBytes(
+    log2(page),
+    bytes,
+    toIndex('levels', levels, MAX_TABLE_LEVELS),
+    systemPageSize,
+  );
+}
+
 /** Registering memory pins and charges every page of it. */
 export function registrationBytes(size: bigint, systemPageSize: bigint): bigint {
   return alignUp(size, systemPageSize);
@@ -92,6 +110,17 @@ export function registrationBytes(size: bigint, systemPageSize: bigint): bigint 
 /** v1 ENABLE charges the whole DMA window, whatever is mapped later. */
 export function v1EnableBytes(windowSize: bigint, systemPageSize: bigint): bigint {
   return alignUp(windowSize, systemPageSize);
+}
+
+/** The default window's TCE table and userspace view, charged when it is created (8 MiB). */
+export function defaultWindowTableBytes(systemPageSize: bigint): bigint {
+  const { pageShift, size, levels } = DEFAULT_WINDOW;
+  return tceTableBytes(pageShift, size, levels, systemPageSize);
+}
+
+/** v1 ENABLE of the default window (`v1.enable-charge`). */
+export function v1DefaultEnableBytes(systemPageSize: bigint): bigint {
+  return v1EnableBytes(DEFAULT_WINDOW.size, systemPageSize);
 }
 
 /** The smallest `ulimit -l` (KiB) under which `locked + needed` fits. */
@@ -112,7 +141,8 @@ export function assertFits(
   operation: string | (() => string),
 ): void {
   if (needed === 0n || fits(status, needed)) return;
-  throw new MemlockLimitError(typeof operation === 'string' ? operation : operation(), {
+  throw new MemlockLimitError({
+    operation: typeof operation === 'string' ? operation : operation(),
     needed,
     locked: status.locked,
     limit: status.limit ?? U64_MAX,

@@ -45,10 +45,10 @@ export interface SysfsOptions {
 
 /** Checks and normalises a PCI address (DDDD:BB:DD.F); a bare BB:DD.F gets domain 0000. */
 export function parseBdf(bdf: unknown): string {
-  if (typeof bdf !== 'string') throw new InvalidBdfError(describe(bdf));
+  if (typeof bdf !== 'string') throw new InvalidBdfError({ value: describe(bdf) });
   const full = /^[0-9a-fA-F]{2}:/.test(bdf) && bdf.length === 7 ? `0000:${bdf}` : bdf;
   const normal = full.toLowerCase();
-  if (!BDF_PATTERN.test(normal)) throw new InvalidBdfError(bdf);
+  if (!BDF_PATTERN.test(normal)) throw new InvalidBdfError({ value: bdf });
   return normal;
 }
 
@@ -90,7 +90,7 @@ export class Sysfs {
   deviceInfo(bdf: string): PciDeviceInfo {
     const id = parseBdf(bdf);
     if (!fs.existsSync(this.devicePath(id))) {
-      throw new DriverBindError(`no PCI device ${id} on this host`);
+      throw new DriverBindError({ device: null, problem: `no PCI device ${id} on this host` });
     }
     const read = (file: string) => fs.readFileSync(this.devicePath(id, file), 'utf8').trim();
     return {
@@ -127,7 +127,10 @@ export class Sysfs {
     const id = parseBdf(bdf);
     this.deviceInfo(id);
     if (!fs.existsSync(path.join(this.root, 'bus', 'pci', 'drivers', 'vfio-pci'))) {
-      throw new DriverBindError('the vfio-pci driver is not loaded: modprobe vfio-pci');
+      throw new DriverBindError({
+        device: null,
+        problem: 'the vfio-pci driver is not loaded: modprobe vfio-pci',
+      });
     }
     const previous = this.driverOf(id);
     if (previous === 'vfio-pci') return previous;
@@ -136,10 +139,12 @@ export class Sysfs {
     this.write(path.join(this.root, 'bus', 'pci', 'drivers_probe'), id);
     const now = this.driverOf(id);
     if (now !== 'vfio-pci') {
-      throw new DriverBindError(
-        `${id} did not bind to vfio-pci (driver now: ${now ?? 'none'}); see dmesg. Kernels ` +
+      throw new DriverBindError({
+        device: null,
+        problem:
+          `${id} did not bind to vfio-pci (driver now: ${now ?? 'none'}); see dmesg. Kernels ` +
           '6.0 to 6.1 fail vfio-pci probe on powernv with -EINVAL: use 6.12 or later',
-      );
+      });
     }
     return previous;
   }
@@ -180,7 +185,10 @@ export class Sysfs {
         restore === '..')
     ) {
       // A path component of bus/pci/drivers/: '..' would write to bus/pci/bind.
-      throw new DriverBindError(`${describe(restore)} is not a driver name`);
+      throw new DriverBindError({
+        device: null,
+        problem: `${describe(restore)} is not a driver name`,
+      });
     }
     this.write(this.devicePath(id, 'driver_override'), '\n');
     if (this.driverOf(id) !== null) this.write(this.devicePath(id, 'driver', 'unbind'), id);
@@ -198,9 +206,10 @@ export class Sysfs {
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
       const remedy = e.code === 'EACCES' || e.code === 'EPERM' ? ' (needs root)' : '';
-      throw new DriverBindError(
-        `writing ${JSON.stringify(value.trim())} to ${file} failed: ${e.code ?? e.message}${remedy}`,
-      );
+      throw new DriverBindError({
+        device: null,
+        problem: `writing ${JSON.stringify(value.trim())} to ${file} failed: ${e.code ?? e.message}${remedy}`,
+      });
     }
   }
 }

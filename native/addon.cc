@@ -1,6 +1,8 @@
 // Module entry: the constants and ioctl numbers of the build target's headers, the
-// target architecture, and every concept's functions. Context-aware: no mutable
-// static state anywhere in the addon, so each worker_thread gets its own instance.
+// target architecture, and every concept's functions. Context-aware: each worker_thread gets
+// its own instance; state shared by the process is only what the process must share: the
+// registry of its registrations (registry.cc), which the kernel itself keeps per process, the
+// pid cells (process.cc) and the one eventfd poller (eventfd_watch.cc: see there why).
 #include "addon.h"
 
 #include <linux/vfio.h>
@@ -29,6 +31,8 @@ constexpr IoctlEntry kIoctls[] = {
     VFIO_IOCTL_ENTRY(VFIO_DEVICE_GET_IRQ_INFO),
     VFIO_IOCTL_ENTRY(VFIO_DEVICE_SET_IRQS),
     VFIO_IOCTL_ENTRY(VFIO_DEVICE_RESET),
+    VFIO_IOCTL_ENTRY(VFIO_DEVICE_GET_PCI_HOT_RESET_INFO),
+    VFIO_IOCTL_ENTRY(VFIO_DEVICE_PCI_HOT_RESET),
     VFIO_IOCTL_ENTRY(VFIO_IOMMU_SPAPR_TCE_GET_INFO),
     VFIO_IOCTL_ENTRY(VFIO_IOMMU_ENABLE),
     VFIO_IOCTL_ENTRY(VFIO_IOMMU_DISABLE),
@@ -100,6 +104,16 @@ Napi::Object Constants(Napi::Env env) {
   SET(VFIO_IRQ_SET_DATA_NONE);
   SET(VFIO_IRQ_SET_DATA_EVENTFD);
   SET(VFIO_IRQ_SET_ACTION_TRIGGER);
+  // device interrupts and regions beyond the basics (irq.cc, lib/device/)
+  SET(VFIO_IRQ_INFO_MASKABLE);
+  SET(VFIO_IRQ_INFO_AUTOMASKED);
+  SET(VFIO_IRQ_INFO_NORESIZE);
+  SET(VFIO_IRQ_SET_DATA_BOOL);
+  SET(VFIO_IRQ_SET_ACTION_MASK);
+  SET(VFIO_IRQ_SET_ACTION_UNMASK);
+  SET(VFIO_PCI_ERR_IRQ_INDEX);
+  SET(VFIO_PCI_REQ_IRQ_INDEX);
+  SET(VFIO_PCI_ROM_REGION_INDEX);
   SET(VFIO_EEH_PE_DISABLE);
   SET(VFIO_EEH_PE_ENABLE);
   SET(VFIO_EEH_PE_UNFREEZE_IO);
@@ -129,8 +143,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDevice(env, exports);
   InitMmio(env, exports);
   InitEventfd(env, exports);
+  InitEventfdWatch(env, exports);
+  InitIrq(env, exports);
+  InitHotReset(env, exports);
   InitMemory(env, exports);
   InitProcess(env, exports);
+  InitGuestMemory(env, exports);
+  InitGuestTable(env, exports);
+  InitRegistry(env, exports);
   return exports;
 }
 

@@ -185,14 +185,12 @@ Napi::Value RegisterMemoryAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value MapDma(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
-  struct vfio_iommu_type1_dma_map map;
-  memset(&map, 0, sizeof map);
-  map.argsz = sizeof map;
-  map.vaddr = ArgU64(info, 1, "vaddr");
-  map.iova = ArgU64(info, 2, "iova");
-  map.size = ArgU64(info, 3, "size");
-  map.flags = ArgU32(info, 4, "flags");
-  VFIO_VOID(info.Env(), fd, VFIO_IOMMU_MAP_DMA, &map);
+  uint64_t vaddr = ArgU64(info, 1, "vaddr");
+  uint64_t iova = ArgU64(info, 2, "iova");
+  uint64_t size = ArgU64(info, 3, "size");
+  uint32_t flags = ArgU32(info, 4, "flags");
+  int rc = MapDmaRaw(fd, vaddr, iova, size, flags);
+  if (rc != 0) throw IoctlError(info.Env(), rc, errno, "VFIO_IOMMU_MAP_DMA");
   return info.Env().Undefined();
 }
 
@@ -229,17 +227,9 @@ Napi::Value MapDmaBatch(const Napi::CallbackInfo& info) {
     }
   }
   for (size_t i = 0; i < length; i += 4) {
-    struct vfio_iommu_type1_dma_map map;
-    memset(&map, 0, sizeof map);
-    map.argsz = sizeof map;
-    map.vaddr = data[i];
-    map.iova = data[i + 1];
-    map.size = data[i + 2];
-    map.flags = static_cast<uint32_t>(data[i + 3]);
-    int rc = ioctl(fd, VFIO_IOMMU_MAP_DMA, &map);
+    int rc = MapDmaRaw(fd, data[i], data[i + 1], data[i + 2], static_cast<uint32_t>(data[i + 3]));
     if (rc != 0) {
-      Napi::Error error = rc < 0 ? SystemError(env, errno, "ioctl", "VFIO_IOMMU_MAP_DMA")
-                                 : UnexpectedReturnError(env, rc, "ioctl", "VFIO_IOMMU_MAP_DMA");
+      Napi::Error error = IoctlError(env, rc, errno, "VFIO_IOMMU_MAP_DMA");
       error.Value().Set("index", Napi::Number::New(env, static_cast<double>(i / 4)));
       throw error;
     }
@@ -249,13 +239,11 @@ Napi::Value MapDmaBatch(const Napi::CallbackInfo& info) {
 
 Napi::Value UnmapDma(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
-  struct vfio_iommu_type1_dma_unmap unmap;
-  memset(&unmap, 0, sizeof unmap);
-  unmap.argsz = sizeof unmap;
-  unmap.iova = ArgU64(info, 1, "iova");
-  unmap.size = ArgU64(info, 2, "size");
-  unmap.flags = IsMissing(info, 3) ? 0 : ArgU32(info, 3, "flags");
-  VFIO_VOID(info.Env(), fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+  uint64_t iova = ArgU64(info, 1, "iova");
+  uint64_t size = ArgU64(info, 2, "size");
+  uint32_t flags = IsMissing(info, 3) ? 0 : ArgU32(info, 3, "flags");
+  int rc = UnmapDmaRaw(fd, iova, size, flags);
+  if (rc != 0) throw IoctlError(info.Env(), rc, errno, "VFIO_IOMMU_UNMAP_DMA");
   return info.Env().Undefined();
 }
 

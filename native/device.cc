@@ -1,8 +1,7 @@
-// The device fd: info, regions (with their capability chains), irqs, reset,
-// region I/O (pread/pwrite) and region mmap.
+// The device fd: info, regions (with their capability chains), region I/O (pread/pwrite) and
+// region mmap. Interrupts are irq.cc, resets hot_reset.cc.
 #include <errno.h>
 #include <linux/vfio.h>
-#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -26,8 +25,6 @@ namespace {
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
 // Largest region info (with capabilities) we accept from the kernel.
 constexpr uint32_t kMaxRegionInfo = 1u << 20;
-// Largest eventfd list for one VFIO_DEVICE_SET_IRQS.
-constexpr int64_t kMaxIrqCount = 65536;
 
 Napi::Value DeviceGetInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -170,79 +167,6 @@ Napi::Value DeviceGetRegionInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value DeviceGetIrqInfo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  struct vfio_irq_info irq;
-  memset(&irq, 0, sizeof irq);
-  irq.argsz = sizeof irq;
-  irq.index = ArgU32(info, 1, "index");
-  VFIO_VOID(env, fd, VFIO_DEVICE_GET_IRQ_INFO, &irq);
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("index", Napi::Number::New(env, irq.index));
-  result.Set("flags", Napi::Number::New(env, irq.flags));
-  result.Set("count", Napi::Number::New(env, irq.count));
-  return result;
-}
-
-// struct vfio_irq_set with, for DATA_EVENTFD, count s32 fds appended (-1 de-assigns).
-Napi::Value DeviceSetIrqs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  uint32_t index = ArgU32(info, 1, "index");
-  uint32_t start = ArgU32(info, 2, "start");
-  uint32_t count = ArgU32(info, 3, "count");
-  uint32_t flags = ArgU32(info, 4, "flags");
-  std::vector<int32_t> fds;
-  if (flags & VFIO_IRQ_SET_DATA_EVENTFD) {
-    if (IsMissing(info, 5)) {
-      ThrowArgType(env,
-                   "The \"eventfds\" argument must be an instance of Array when flags has "
-                   "VFIO_IRQ_SET_DATA_EVENTFD. Received undefined");
-    }
-    Napi::Array list = ArgArray(info, 5, "eventfds");
-    if (list.Length() != count) {
-      ThrowArgRange(env, "The \"eventfds\" argument must hold exactly count (" +
-                             std::to_string(count) + ") fds. Received " +
-                             std::to_string(list.Length()));
-    }
-    if (count > kMaxIrqCount) {
-      ThrowArgRange(env, "The \"count\" argument must be <= " + std::to_string(kMaxIrqCount));
-    }
-    fds.reserve(count);
-    for (uint32_t i = 0; i < count; i++) {
-      fds.push_back(static_cast<int32_t>(
-          ValueInteger(env, list.Get(i), "eventfds[" + std::to_string(i) + "]", -1, INT32_MAX)));
-    }
-  } else if (!IsMissing(info, 5)) {
-    ThrowArgValue(env,
-                  "The \"eventfds\" argument is only for flags with "
-                  "VFIO_IRQ_SET_DATA_EVENTFD");
-  }
-  const size_t total = sizeof(struct vfio_irq_set) + fds.size() * sizeof(int32_t);
-  std::vector<unsigned char> bytes(total, 0);
-  struct vfio_irq_set set;
-  memset(&set, 0, sizeof set);
-  set.argsz = static_cast<uint32_t>(total);
-  set.flags = flags;
-  set.index = index;
-  set.start = start;
-  set.count = count;
-  memcpy(bytes.data(), &set, sizeof set);
-  if (!fds.empty()) {
-    memcpy(bytes.data() + offsetof(struct vfio_irq_set, data), fds.data(),
-           fds.size() * sizeof(int32_t));
-  }
-  VFIO_VOID(env, fd, VFIO_DEVICE_SET_IRQS, bytes.data());
-  return env.Undefined();
-}
-
-Napi::Value DeviceReset(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0, "fd");
-  VFIO_VOID(info.Env(), fd, VFIO_DEVICE_RESET, 0UL);
-  return info.Env().Undefined();
-}
-
 Napi::Value Pread(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
@@ -317,9 +241,6 @@ void InitDevice(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceGetInfo", Napi::Function::New(env, DeviceGetInfo, "deviceGetInfo"));
   exports.Set("deviceGetRegionInfo",
               Napi::Function::New(env, DeviceGetRegionInfo, "deviceGetRegionInfo"));
-  exports.Set("deviceGetIrqInfo", Napi::Function::New(env, DeviceGetIrqInfo, "deviceGetIrqInfo"));
-  exports.Set("deviceSetIrqs", Napi::Function::New(env, DeviceSetIrqs, "deviceSetIrqs"));
-  exports.Set("deviceReset", Napi::Function::New(env, DeviceReset, "deviceReset"));
   exports.Set("pread", Napi::Function::New(env, Pread, "pread"));
   exports.Set("pwrite", Napi::Function::New(env, Pwrite, "pwrite"));
   exports.Set("mmapRegion", Napi::Function::New(env, MmapRegion, "mmapRegion"));

@@ -4,6 +4,7 @@
 #define VFIO_SPAPR_IOCTL_H_
 
 #include <napi.h>
+#include <stdint.h>
 
 namespace vfio {
 
@@ -15,6 +16,14 @@ int IoctlResult(Napi::Env env, int fd, unsigned long request, unsigned long arg,
 // (ERR_VFIO_UNEXPECTED_RETURN, e.g. MAP_DMA's +1 on a misaligned IOVA).
 void IoctlVoid(Napi::Env env, int fd, unsigned long request, void* arg, const char* name);
 void IoctlVoid(Napi::Env env, int fd, unsigned long request, unsigned long arg, const char* name);
+
+// VFIO_IOMMU_MAP_DMA / UNMAP_DMA with their structs filled field by field: the raw result (-1
+// with errno set, 0, or the kernel's positive return for a misaligned IOVA).
+int MapDmaRaw(int fd, uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t flags);
+int UnmapDmaRaw(int fd, uint64_t iova, uint64_t size, uint32_t flags = 0);
+// The error of a failed ioctl: a SystemError for -1 (err), ERR_VFIO_UNEXPECTED_RETURN for a
+// positive return.
+Napi::Error IoctlError(Napi::Env env, int rc, int err, const char* name);
 
 }  // namespace vfio
 

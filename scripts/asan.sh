@@ -16,8 +16,10 @@ node node_modules/typescript/bin/tsc -p .
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vfio-asan.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-# The package as the host suite sees it (tests read sources and run scripts relative to it).
-for entry in binding.gyp package.json tsconfig.json native lib test scripts examples docs dist; do
+# The package as the host suite sees it (tests read sources, docs and results and run scripts
+# relative to it).
+for entry in binding.gyp package.json tsconfig.json .prettierrc.json README.md native lib test \
+  scripts examples bench docs dist; do
   [[ -e $entry ]] && cp -r "$entry" "$work/"
 done
 ln -s "$REPO/node_modules" "$work/node_modules"

@@ -210,10 +210,13 @@ check('ioctl numbers are the target encodings of _IO(";", 100 + n)', () => {
   // _IOC_NONE is 1 << 29 on powerpc (and mips), 0 elsewhere.
   const none = /^ppc|^mips/.test(b.targetArch) ? 0x20000000 : 0;
   const ioctls = b.constants.ioctls;
-  eq(Object.keys(ioctls).length, order.length, 'number of ioctls');
+  // Device-fd ioctls numbered after VFIO_DEVICE_RESET reuse numbers of container ioctls.
+  const deviceOnly = { VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: 12, VFIO_DEVICE_PCI_HOT_RESET: 13 };
+  eq(Object.keys(ioctls).length, order.length + Object.keys(deviceOnly).length, 'number of ioctls');
   order.forEach((name, n) => {
     eq(ioctls[name], (none | 0x3b64) + n, name);
   });
+  for (const [name, n] of Object.entries(deviceOnly)) eq(ioctls[name], (none | 0x3b64) + n, name);
   if (b.targetArch === 'x86_64')
     eq(ioctls.VFIO_GET_API_VERSION, 0x3b64, 'x86 VFIO_GET_API_VERSION');
   if (b.targetArch === 'ppc64le')
@@ -274,6 +277,8 @@ check('VFIO ioctl on /dev/null: ENOTTY with ioctl name', () => {
     VFIO_DEVICE_GET_IRQ_INFO: () => b.deviceGetIrqInfo(devNull, 0),
     VFIO_DEVICE_SET_IRQS: () => b.deviceSetIrqs(devNull, 2, 0, 2, 4 | 32, [-1, devNull]),
     VFIO_DEVICE_RESET: () => b.deviceReset(devNull),
+    VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: () => b.deviceGetPciHotResetInfo(devNull, 4),
+    VFIO_DEVICE_PCI_HOT_RESET: () => b.devicePciHotReset(devNull, [devNull]),
   };
   for (const [name, call] of Object.entries(calls)) {
     const err = throws(call, Error, 'ENOTTY');
@@ -322,8 +327,26 @@ const noArgs = new Set([
   'getMemlockLimit',
   'vmLockedBytes',
   'hasCapIpcLock',
+  'guestMemoryCreate',
+  'registryPendingBytes',
 ]);
 const fns = Object.keys(b).filter((k) => typeof b[k] === 'function' && !noArgs.has(k));
+
+check(
+  'guest tables: a memory map is no table and a table no memory map; -1 records the ioctls',
+  () => {
+    const memory = b.guestMemoryCreate();
+    b.guestMemoryAddSlot(memory, 0n, 1n << 20n, 0x10000000n, 4096n);
+    const table = b.guestTableCreate(memory, 0n, 12, 1n << 31n);
+    throwsArgError(() => b.guestTablePut(memory, -1, 0n, 3n));
+    throwsArgError(() => b.guestMemoryAddSlot(table, 0n, 4096n, 0n, 4096n));
+    throwsArgError(() => b.guestTableCreate(memory, 0n, 12, 4095n));
+    throwsArgError(() => b.guestTablePut(table, -2, 0n, 3n));
+    b.guestTablePut(table, -1, 0x1000n, 0x2003n);
+    eq(b.guestTableTakeOps(table).length, 5, 'one recorded MAP');
+    eq(b.guestMemoryRemoveSlot(memory, 1), 1, 'a slot with a live TCE stays');
+  },
+);
 
 check('every function: garbage first argument throws TypeError/RangeError', () => {
   let n = 0;
@@ -414,6 +437,31 @@ check('deviceSetIrqs: eventfds checked against flags and count', () => {
   throwsArgError(() =>
     b.deviceSetIrqs(devNull, 2, 0, 2 ** 20, DATA_EVENTFD | TRIGGER, new Array(2 ** 20).fill(-1)),
   );
+});
+
+check('deviceSetIrqs: DATA_BOOL takes exactly count booleans', () => {
+  const { VFIO_IRQ_SET_DATA_BOOL: BOOL, VFIO_IRQ_SET_ACTION_UNMASK: UNMASK } = b.constants;
+  throwsArgError(() => b.deviceSetIrqs(devNull, 0, 0, 1, BOOL | UNMASK)); // missing
+  throwsArgError(() => b.deviceSetIrqs(devNull, 0, 0, 2, BOOL | UNMASK, [true])); // length
+  throwsArgError(() => b.deviceSetIrqs(devNull, 0, 0, 1, BOOL | UNMASK, [1]));
+  throwsArgError(() => b.deviceSetIrqs(devNull, 0, 0, 1, BOOL | UNMASK, ['true']));
+  eq(
+    throws(() => b.deviceSetIrqs(devNull, 0, 0, 2, BOOL | UNMASK, [true, false]), Error, 'ENOTTY')
+      .ioctl,
+    'VFIO_DEVICE_SET_IRQS',
+    'ioctl',
+  );
+});
+
+check('hot reset calls: capacity and group fd lists are checked', () => {
+  throwsArgError(() => b.deviceGetPciHotResetInfo(devNull));
+  throwsArgError(() => b.deviceGetPciHotResetInfo(devNull, -1));
+  throwsArgError(() => b.deviceGetPciHotResetInfo(devNull, 4097));
+  throwsArgError(() => b.devicePciHotReset(devNull));
+  throwsArgError(() => b.devicePciHotReset(devNull, [-2]));
+  throwsArgError(() => b.devicePciHotReset(devNull, ['3']));
+  throwsArgError(() => b.devicePciHotReset(devNull, new Array(4097).fill(-1)));
+  throws(() => b.devicePciHotReset(devNull, []), Error, 'ENOTTY');
 });
 
 check('groupGetDeviceFd: name is a string without NUL, 1..255 bytes', () => {
@@ -885,6 +933,60 @@ checkAsync('eventfdWatch: stop() outlives a collected handle', async () => {
 check('eventfdWatch: a watcher left running does not keep the process alive', () => {
   const fd = b.eventfdCreate();
   b.eventfdWatch(fd, () => {}); // deliberately never stopped
+});
+
+// One thread for every watched eventfd of the process, there only while something is watched,
+// ended with a worker that watched: measured in a child, where nothing else watches.
+check('eventfdWatch: one epoll thread for 64 eventfds, gone when nothing is watched', () => {
+  const child = `
+    const b = require(${JSON.stringify(addonPath)});
+    const fs = require('node:fs');
+    const { Worker } = require('node:worker_threads');
+    const threads = () => fs.readdirSync('/proc/self/task').filter((t) => {
+      try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim() === 'vfio-eventfd'; }
+      catch { return false; }
+    }).length;
+    const fds = () => fs.readdirSync('/proc/self/fd').length;
+    const out = { before: threads(), fdsBefore: fds() };
+    const efds = Array.from({ length: 64 }, () => b.eventfdCreate());
+    const seen = new Map();
+    const watches = efds.map((fd, i) => b.eventfdWatch(fd, (n) => seen.set(i, (seen.get(i) || 0n) + n)));
+    out.during = threads();
+    efds.forEach((fd, i) => b.eventfdWrite(fd, BigInt(i + 1)));
+    setTimeout(() => {
+      out.delivered = seen.size === 64 && [...seen].every(([i, n]) => n === BigInt(i + 1));
+      watches.forEach((w) => w.stop());
+      out.after = threads();
+      efds.forEach((fd) => b.closeFd(fd));
+      out.fdsAfter = fds();
+      const worker = new Worker(
+        'const b = require(' + JSON.stringify(${JSON.stringify(addonPath)}) + ');' +
+          'b.eventfdWatch(b.eventfdCreate(), () => {});' +
+          'require("node:worker_threads").parentPort.postMessage(0);',
+        { eval: true },
+      );
+      worker.once('message', () => {
+        out.inWorker = threads();
+        worker.terminate().then(() => {
+          out.afterWorker = threads();
+          console.log(JSON.stringify(out));
+        });
+      });
+    }, 500);`;
+  const run = require('node:child_process').spawnSync(process.execPath, ['-e', child], {
+    encoding: 'utf8',
+    timeout: 30000,
+  });
+  eq(run.status, 0, `child exit (${run.stderr})`);
+  const out = JSON.parse(run.stdout);
+  eq(out.before, 0, 'threads before any watch');
+  eq(out.during, 1, 'threads while 64 eventfds are watched');
+  eq(out.delivered, true, 'each eventfd delivered its own count');
+  eq(out.after, 0, 'threads after every watch stopped');
+  eq(out.fdsAfter, out.fdsBefore, 'fds after (no epoll fd left)');
+  eq(out.inWorker, 1, 'threads while a worker watches');
+  eq(out.afterWorker, 0, 'threads after the worker (which never stopped its watch) ended');
+  return JSON.stringify(out);
 });
 
 // ---------------------------------------------------------------- async registration

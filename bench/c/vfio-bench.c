@@ -9,6 +9,11 @@
 //   run noop N             N x VFIO_CHECK_EXTENSION(SPAPR_TCE_v2)
 //   run map N              N x (MAP_DMA of the prepared block at IOVA 0 + UNMAP_DMA)
 //   run mapn N             N x MAP_DMA of one 4K page at consecutive IOVAs (then untimed UNMAPs)
+//   run mapscatter N       the same from scattered 4K pieces (page i*7 mod N): what QEMU does
+//                          for a guest's H_PUT_TCE_INDIRECT of N scattered TCEs
+//   run unmapn N           N x UNMAP_DMA of one 4K page (after untimed MAPs): a guest's clear
+//   run mapwhole N         one MAP_DMA of N 4K pages (then an untimed UNMAP): the kernel's own
+//                          cost of a run, the floor under any batch of N contiguous TCEs
 //   run register N         N x (REGISTER_MEMORY + UNREGISTER_MEMORY of the prepared block)
 //   run window N           N x (SPAPR_TCE_CREATE 64K pages x 4 GiB, 1 level + TCE_REMOVE)
 //   release                undo prepare
@@ -122,6 +127,20 @@ static uint64_t run(const char *op, long n) {
     uint64_t end = now_ns();
     for (long i = 0; i < n; i++)
       if (unmap_dma((uint64_t)i * 4096, 4096) != 0) die("VFIO_IOMMU_UNMAP_DMA");
+    return end - start;
+  } else if (strcmp(op, "mapscatter") == 0 || strcmp(op, "unmapn") == 0) {
+    const int unmap_timed = strcmp(op, "unmapn") == 0;
+    for (long i = 0; i < n; i++)
+      if (map_dma(vaddr + (uint64_t)((i * 7) % n) * 4096, (uint64_t)i * 4096, 4096) != 0)
+        die("VFIO_IOMMU_MAP_DMA");
+    uint64_t mapped = now_ns();
+    for (long i = 0; i < n; i++)
+      if (unmap_dma((uint64_t)i * 4096, 4096) != 0) die("VFIO_IOMMU_UNMAP_DMA");
+    return unmap_timed ? now_ns() - mapped : mapped - start;
+  } else if (strcmp(op, "mapwhole") == 0) {
+    if (map_dma(vaddr, 0, (uint64_t)n * 4096) != 0) die("VFIO_IOMMU_MAP_DMA");
+    uint64_t end = now_ns();
+    if (unmap_dma(0, (uint64_t)n * 4096) != 0) die("VFIO_IOMMU_UNMAP_DMA");
     return end - start;
   } else if (strcmp(op, "register") == 0) {
     for (long i = 0; i < n; i++) {

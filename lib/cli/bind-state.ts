@@ -29,10 +29,12 @@ export class BindState {
       fs.renameSync(`${file}.tmp`, file);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new DriverBindError(
-        `cannot record the previous driver of ${record.bdf} in ${file}: ${code} ` +
+      throw new DriverBindError({
+        device: parseBdf(bdf),
+        problem:
+          `cannot record the previous driver of ${record.bdf} in ${file}: ${code} ` +
           '(run as root, or set VFIO_SPAPR_STATE_DIR to a writable directory)',
-      );
+      });
     }
     return record;
   }
@@ -55,7 +57,10 @@ export class BindState {
     }
     const previous = record.previousDriver;
     if (record.bdf !== parseBdf(bdf) || !(previous === null || typeof previous === 'string')) {
-      throw new DriverBindError(`${file} is not a bind record: remove it and unbind again`);
+      throw new DriverBindError({
+        device: parseBdf(bdf),
+        problem: `${file} is not a bind record: remove it and unbind again`,
+      });
     }
     return { bdf: record.bdf, previousDriver: previous, boundAt: String(record.boundAt) };
   }

@@ -181,10 +181,7 @@ function checkGroups(binding: NativeBinding, groups: readonly number[]): void {
     const group = Group.open(number, { binding });
     try {
       if (!group.status().viable) {
-        throw new GroupNotViableError(
-          `IOMMU group ${number} is not viable: every device in it must be bound to vfio-pci ` +
-            '(see `vfio-spapr list` and `vfio-spapr bind`)',
-        );
+        throw new GroupNotViableError({ group: number });
       }
     } finally {
       group.close();

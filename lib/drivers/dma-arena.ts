@@ -69,7 +69,7 @@ export class DmaArena {
 
   /** The next `size` bytes at an offset aligned to `align` (a power of two), zero-filled. */
   take(size: number, align = 4096): DmaChunk {
-    if (!this.open) throw new ClosedError('DMA arena');
+    if (!this.open) throw new ClosedError({ what: 'DMA arena' });
     const start = Math.ceil(this.used / align) * align;
     if (!Number.isInteger(size) || size <= 0 || start + size > this.buffer.size) {
       throw new ArgumentRangeError(

@@ -55,9 +55,10 @@ export function findEduDevice(sysfs: Sysfs = new Sysfs(), bdf?: string): EduDevi
       );
     }
     if (d.driver !== 'vfio-pci' || d.iommuGroup === null) {
-      throw new DriverBindError(
-        `${d.bdf} is bound to ${d.driver ?? 'no driver'}, not vfio-pci: run \`vfio-spapr bind ${d.bdf}\` as root`,
-      );
+      throw new DriverBindError({
+        device: null,
+        problem: `${d.bdf} is bound to ${d.driver ?? 'no driver'}, not vfio-pci: run \`vfio-spapr bind ${d.bdf}\` as root`,
+      });
     }
     return { bdf: d.bdf, group: d.iommuGroup };
   }
@@ -68,9 +69,10 @@ export function findEduDevice(sysfs: Sysfs = new Sysfs(), bdf?: string): EduDevi
       }
     }
   }
-  throw new DriverBindError(
-    `no edu device (${EDU_VENDOR}:${EDU_DEVICE}) is bound to vfio-pci: see \`vfio-spapr list\``,
-  );
+  throw new DriverBindError({
+    device: null,
+    problem: `no edu device (${EDU_VENDOR}:${EDU_DEVICE}) is bound to vfio-pci: see \`vfio-spapr list\``,
+  });
 }
 
 function kib(bytes: bigint): string {

@@ -26,7 +26,12 @@ export {
   type NvmeCompletion,
 } from './nvme-queue';
 export type { NvmeControllerIdentity, NvmeNamespaceIdentity } from './nvme-identity';
-export { NvmeCommandError, NvmeControllerFatalError, NvmeTimeoutError } from './nvme-errors';
+export {
+  NvmeCommandError,
+  NvmeControllerFatalError,
+  NvmeQueueFullError,
+  NvmeTimeoutError,
+} from './nvme-errors';
 export {
   nvmeSelftest,
   type NvmeSelftestOptions,

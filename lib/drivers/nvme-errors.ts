@@ -66,3 +66,18 @@ export class NvmeControllerFatalError extends VfioError {
     this.csts = facts.csts;
   }
 }
+
+/** A submission queue with no free slot: the commands in flight must complete first. */
+export class NvmeQueueFullError extends VfioError {
+  readonly queue: number;
+  readonly inFlight: number;
+  constructor(facts: { what: string; queue: number; inFlight: number; capacity: number }) {
+    super(
+      'ERR_VFIO_NVME_QUEUE_FULL',
+      `${facts.what}: queue ${facts.queue} is full (${facts.inFlight} commands in flight of ` +
+        `${facts.capacity}); await some first`,
+    );
+    this.queue = facts.queue;
+    this.inFlight = facts.inFlight;
+  }
+}

@@ -2,10 +2,15 @@
 // are written at the submission tail and announced through its doorbell; the controller
 // posts completions whose phase bit flips on each pass through the ring. Completions are
 // found by polling, or by processCompletions() when the caller routes the queue's interrupt.
-import { ArgumentRangeError, ClosedError, OperationPendingError } from '../errors';
+import { ArgumentRangeError, ClosedError } from '../errors';
 import type { MmioRegion } from '../mmio';
 import type { DmaArena, DmaChunk } from './dma-arena';
-import { NvmeCommandError, NvmeControllerFatalError, NvmeTimeoutError } from './nvme-errors';
+import {
+  NvmeCommandError,
+  NvmeControllerFatalError,
+  NvmeQueueFullError,
+  NvmeTimeoutError,
+} from './nvme-errors';
 
 export const SUBMISSION_ENTRY_BYTES = 64;
 export const COMPLETION_ENTRY_BYTES = 16;
@@ -179,15 +184,17 @@ export class NvmeQueuePair {
 
   /** Fails what is still in flight: the queue is being deleted or the controller disabled. */
   abandon(): void {
-    this.failAll(new ClosedError(`NVMe queue ${this.id}`));
+    this.failAll(new ClosedError({ what: `NVMe queue ${this.id}` }));
   }
 
   private freeCommandId(command: NvmeCommand): number {
     if ((this.tail + 1) % this.entries === this.sqHead || this.pending.size >= this.entries - 1) {
-      throw new OperationPendingError(
-        `${command.what}: queue ${this.id} is full (${this.pending.size} commands in flight of ` +
-          `${this.entries - 1}); await some first`,
-      );
+      throw new NvmeQueueFullError({
+        what: command.what,
+        queue: this.id,
+        inFlight: this.pending.size,
+        capacity: this.entries - 1,
+      });
     }
     let cid = 0;
     while (this.pending.has(cid)) cid += 1;

@@ -284,7 +284,7 @@ export class NvmeController {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError(`NVMe controller ${this.device.name}`);
+    if (this.closed) throw new ClosedError({ what: `NVMe controller ${this.device.name}` });
   }
 }
 
@@ -308,11 +308,12 @@ export function findNvmeController(sysfs: Sysfs = new Sysfs(), bdf?: string): Nv
     );
   }
   if (!found || found.driver !== 'vfio-pci' || found.iommuGroup === null) {
-    throw new DriverBindError(
-      found
+    throw new DriverBindError({
+      device: found?.bdf ?? bdf ?? null,
+      problem: found
         ? `${found.bdf} is bound to ${found.driver ?? 'no driver'}, not vfio-pci: run \`vfio-spapr bind ${found.bdf}\` as root`
         : `no ${bdf ?? 'NVMe controller'} on vfio-pci: see \`vfio-spapr list\``,
-    );
+    });
   }
   return { bdf: found.bdf, group: found.iommuGroup };
 }

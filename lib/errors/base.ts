@@ -4,7 +4,11 @@
 // Node's own SystemError does.
 import type { NativeError } from '../binding';
 
-/** Base of every library error: `code` is stable and safe to switch on. */
+/**
+ * Base of every library error: `code` is stable and safe to switch on. Each subclass takes one
+ * object of facts, keeps each as a readonly field a caller can read (bigint for addresses and
+ * sizes), and builds its message from them in one place.
+ */
 export class VfioError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -30,10 +34,10 @@ export class VfioSystemError extends VfioError {
   }
 }
 
-/** No /dev/vfio/vfio, or the kernel lacks the SPAPR TCE IOMMU driver. */
+/** No /dev/vfio/vfio, or the kernel lacks the SPAPR TCE IOMMU driver or speaks another API. */
 export class VfioUnavailableError extends VfioError {
-  constructor(message: string) {
-    super('ERR_VFIO_UNAVAILABLE', message);
+  constructor(facts: { problem: string }) {
+    super('ERR_VFIO_UNAVAILABLE', facts.problem);
   }
 }
 
@@ -55,21 +59,44 @@ export class ArgumentRangeError extends RangeError {
   }
 }
 
+/**
+ * An operation its AbortSignal stopped, shaped as Node's own (name 'AbortError', code
+ * 'ABORT_ERR', the signal's reason as `cause`); what it had done is undone.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(operation: string, reason: unknown) {
+    super(`${operation} was aborted; nothing of it is left`, { cause: reason });
+    this.name = 'AbortError';
+  }
+}
+
 /** The object was closed (container, group, device, buffer, window). */
 export class ClosedError extends VfioError {
-  constructor(what: string) {
-    super('ERR_VFIO_CLOSED', `${what} is closed`);
+  /** What was closed: 'VFIO container', 'device 0000:01:00.0', 'DMA buffer', ... */
+  readonly what: string;
+  constructor(facts: { what: string }) {
+    super('ERR_VFIO_CLOSED', `${facts.what} is closed`);
+    this.what = facts.what;
   }
 }
 
 /** The object was created by another process: the container is bound to the mm that opened it. */
 export class ForkedProcessError extends VfioError {
-  constructor(what: string, ownerPid: number, pid: number) {
+  readonly what: string;
+  /** The process that opened the object, and the one that used it. */
+  readonly ownerPid: number;
+  readonly pid: number;
+  constructor(facts: { what: string; ownerPid: number; pid: number }) {
     super(
       'ERR_VFIO_FORKED',
-      `${what} belongs to process ${ownerPid}, not to this process (${pid}): the kernel binds a ` +
-        'container to the memory of the process that first used it; open a new container in the child',
+      `${facts.what} belongs to process ${facts.ownerPid}, not to this process (${facts.pid}): the ` +
+        'kernel binds a container to the memory of the process that first used it; open a new ' +
+        'container in the child',
     );
+    this.what = facts.what;
+    this.ownerPid = facts.ownerPid;
+    this.pid = facts.pid;
   }
 }
 

@@ -2,7 +2,7 @@
 // and the books of every open container held against the fake kernel's own state (regions,
 // TCEs, windows, locked memory), which must agree exactly at every quiescent point.
 import type { Container } from '../../lib';
-import { v1DefaultEnableBytes } from '../../lib/kernel-constants';
+import { v1DefaultEnableBytes } from '../../lib/memlock';
 import type { FakeKernel } from '../support/fake-binding';
 import type { ApiFuzzEnv, DefaultWindowState } from './api-fuzzer';
 
@@ -77,11 +77,16 @@ export function fakeBooksProblem(
   // The kernel's `enabled` is v1's ENABLE, or (v2) set by the first registration.
   const v1Enabled = k.type === 'v1' && k.enabled;
   if (c.iommuType === 'v1' && c.enabled !== v1Enabled) return 'v1 enable differs';
+  // The registrations are charged once per process (an identical range is shared): this
+  // container's charge holds the ones it pays for; checkBooks adds them up process-wide.
   const expected =
-    regionBytes +
+    k.paidRegionBytes +
     k.windows.reduce((sum, w) => sum + w.tableBytes, 0n) +
     (v1Enabled ? v1DefaultEnableBytes(BigInt(c.binding.pageSize())) : 0n);
   if (expected !== k.locked) return `books say ${expected} bytes locked, the kernel ${k.locked}`;
+  if (k.paidRegionBytes > regionBytes) {
+    return `the container pays for ${k.paidRegionBytes} bytes of registrations, holds ${regionBytes}`;
+  }
   return null;
 }
 
@@ -111,10 +116,15 @@ export function fakeEnv(kernel: FakeKernel, sysfsRoot?: string): ApiFuzzEnv {
       }
       const open = new Set(containers.map((c) => c.fd));
       let total = 0n;
+      const pinned = new Map<string, bigint>();
       for (const fd of kernel.containerFds()) {
         if (!open.has(fd)) return `container fd ${fd} is open in the kernel, closed in the library`;
-        total += kernel.inspect(fd)?.locked ?? 0n;
+        const k = kernel.inspect(fd);
+        total += (k?.locked ?? 0n) - (k?.paidRegionBytes ?? 0n);
+        for (const [address, size] of k?.regions ?? []) pinned.set(`${address}:${size}`, size);
       }
+      // Each distinct registration of the process is charged once, whoever holds it.
+      for (const size of pinned.values()) total += size;
       total += strandedBytes;
       return total === kernel.locked ? null : `${kernel.locked - total} bytes locked by nobody`;
     },

@@ -34,6 +34,7 @@ type Shape =
   | 'width'
   | 'eehErr'
   | 'fdList'
+  | 'irqData'
   | 'ranges';
 
 /** The addon's surface as the fuzzer knows it: each function's parameters by shape. */
@@ -63,8 +64,10 @@ const SIGNATURES: Record<string, Shape[]> = {
   deviceGetInfo: ['fd'],
   deviceGetRegionInfo: ['fd', 'u32'],
   deviceGetIrqInfo: ['fd', 'u32'],
-  deviceSetIrqs: ['fd', 'u32', 'u32', 'u32', 'u32', 'fdList'],
+  deviceSetIrqs: ['fd', 'u32', 'u32', 'u32', 'u32', 'irqData'],
   deviceReset: ['fd'],
+  deviceGetPciHotResetInfo: ['fd', 'int'],
+  devicePciHotReset: ['fd', 'fdList'],
   pread: ['fd', 'bytes', 'u64'],
   pwrite: ['fd', 'bytes', 'u64'],
   mmapRegion: ['mapFd', 'offset', 'size', 'bool'],
@@ -87,7 +90,13 @@ const SIGNATURES: Record<string, Shape[]> = {
 };
 
 /** Functions that must not get arbitrary valid arguments (they would change the process). */
-const SPECIAL = new Set(['setMemlockLimit']);
+const SPECIAL = new Set([
+  'setMemlockLimit',
+  // The process's registry of registrations: a random booking would refuse later real ones.
+  'registryAcquire',
+  'registryRelease',
+  'registryConfirm',
+]);
 
 export interface RawFuzzOptions {
   /** The run's seed, for the report. */
@@ -242,6 +251,15 @@ export async function fuzzRawBinding(
               rng.chance(0.8) ? rng.pick([-1, ...eventfds, never]) : safeFdNumber(hostile(rng)),
             ),
           ),
+    // VFIO_DEVICE_SET_IRQS data: eventfds, or booleans (DATA_BOOL), or none
+    irqData: () =>
+      rng.chance(0.5)
+        ? shapes.fdList()
+        : plausibleOr(() =>
+            Array.from({ length: rng.int(4) }, () =>
+              rng.chance(0.8) ? rng.chance(0.5) : hostile(rng),
+            ),
+          ),
     ranges: () =>
       plausibleOr(() => {
         const r = new BigUint64Array(4 * rng.int(4));
@@ -307,6 +325,9 @@ export async function fuzzRawBinding(
       if (typeof args[0] === 'bigint' && typeof args[1] === 'bigint') {
         args = [memlockBefore.soft, memlockBefore.hard];
       }
+    } else if (name.startsWith('registry')) {
+      // Only refusals: an address that is no bigint (the booking would outlive the fuzz).
+      args = [rng.pick(['0x1000', 4096, null, undefined, {}]), hostile(rng)];
     } else if (name in SIGNATURES) {
       if (limits[name] && !limits[name]()) continue;
       args = SIGNATURES[name].map((shape) => shapes[shape]());

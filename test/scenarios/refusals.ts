@@ -9,6 +9,7 @@ import {
   Container,
   DmaBuffer,
   IommuTypeError,
+  MappingNotFoundError,
   MappingOverlapError,
   NotRegisteredError,
   OutsideWindowError,
@@ -19,6 +20,7 @@ import {
   TceTableAllocationError,
   WindowInUseError,
   WindowLimitError,
+  WindowNotFoundError,
 } from '../../lib';
 import type { NativeBinding } from '../../lib/binding';
 import { spyBinding } from '../support/spy-binding';
@@ -129,6 +131,24 @@ export function refusalScenarios(getEnv: () => ScenarioEnv): void {
     mapping.unmap();
     region.unregister();
     assert.equal(env.binding.vmLockedBytes(), locked - BigInt(buffer.size));
+  });
+
+  it('refuses a stale handle with the not-found error of its kind, facts in fields', function () {
+    const buffer = alloc(Number(page) * 2);
+    const region = container.register(buffer);
+    const mapping = container.map(region, 0x100000n);
+    mapping.unmap();
+    const m = assertRefusedBeforeKernel(calls, () => mapping.unmap(), MappingNotFoundError);
+    assert.equal((m as MappingNotFoundError).iova, 0x100000n);
+    assert.equal((m as MappingNotFoundError).staleHandle, true);
+    region.unregister();
+    const r = assertRefusedBeforeKernel(calls, () => region.unregister(), RegionNotFoundError);
+    assert.equal((r as RegionNotFoundError).address, buffer.address);
+    assertRefusedBeforeKernel(calls, () => container.map(region, 0x100000n), RegionNotFoundError);
+    const window = container.windows()[0];
+    window.remove();
+    const w = assertRefusedBeforeKernel(calls, () => window.remove(), WindowNotFoundError);
+    assert.equal((w as WindowNotFoundError).size, window.size);
   });
 
   it('refuses to map memory that is not registered (the kernel says EPERM)', function () {
@@ -285,7 +305,8 @@ export function refusalScenarios(getEnv: () => ScenarioEnv): void {
     assert.equal(t.address, buffer.address + page * 3n + 8n);
     assert.equal(t.region, region);
     assert.equal(t.offset, page + 8n);
-    assert.equal(t.mapping.writable, false);
+    assert.equal(t.mapping?.writable, false);
+    assert.equal(t.guest, null);
     assert.equal(container.translate(0x300000n), null);
     assert.deepEqual(
       container.mappings().map((m) => m.iova),

@@ -3,17 +3,24 @@
 // re-measured against the real kernel by the VM suite), in the kernel's order of checks, with
 // the kernel's constants from lib/kernel-constants.ts; and it records every ioctl so tests can
 // prove that a refusal happened before the kernel was asked.
-import type { NativeBinding, NativeConstants, NativeError, SpaprTceInfo } from '../../lib/binding';
+import {
+  nativeBinding,
+  type NativeBinding,
+  type NativeConstants,
+  type NativeError,
+  type SpaprTceInfo,
+} from '../../lib/binding';
 import {
   DDW_PAGE_SIZE_MASKS,
   DEFAULT_WINDOW,
   DYNAMIC_WINDOW_START,
   MAX_TABLE_LEVELS,
   MAX_WINDOWS,
-  defaultWindowTableBytes,
-  v1DefaultEnableBytes,
 } from '../../lib/kernel-constants';
-import { tceTableBytes } from '../../lib/memlock';
+import { defaultWindowTableBytes, tceTableBytes, v1DefaultEnableBytes } from '../../lib/memlock';
+import { FakeDevices, type FakeDeviceSpec } from './fake-device';
+import { fakeGuestCalls } from './fake-guest';
+import { fakeRegistry } from './fake-registry';
 
 export interface FakeKernelOptions {
   /** 4096 or 65536: the guest kernel's page size. */
@@ -29,6 +36,13 @@ export interface FakeKernelOptions {
   maxPageOrder?: number;
   /** false: /proc/buddyinfo cannot be read (the binding says -1; the kernel's limit stays). */
   buddyinfo?: boolean;
+  /** What every device looks like (fake-device.ts; default: edu). */
+  device?: FakeDeviceSpec;
+  /**
+   * true: buffers are real memory from the addon (real addresses), for code that reads them
+   * natively, such as a guest's H_PUT_TCE_INDIRECT list; false (default): fake addresses.
+   */
+  realMemory?: boolean;
 }
 
 function fail(code: string, errno: number, ioctl?: string): never {
@@ -83,6 +97,15 @@ const CONSTANTS: NativeConstants = {
   VFIO_IRQ_SET_DATA_NONE: 1,
   VFIO_IRQ_SET_DATA_EVENTFD: 4,
   VFIO_IRQ_SET_ACTION_TRIGGER: 32,
+  VFIO_IRQ_INFO_MASKABLE: 2,
+  VFIO_IRQ_INFO_AUTOMASKED: 4,
+  VFIO_IRQ_INFO_NORESIZE: 8,
+  VFIO_IRQ_SET_DATA_BOOL: 2,
+  VFIO_IRQ_SET_ACTION_MASK: 8,
+  VFIO_IRQ_SET_ACTION_UNMASK: 16,
+  VFIO_PCI_ERR_IRQ_INDEX: 3,
+  VFIO_PCI_REQ_IRQ_INDEX: 4,
+  VFIO_PCI_ROM_REGION_INDEX: 6,
   VFIO_EEH_PE_DISABLE: 0,
   VFIO_EEH_PE_ENABLE: 1,
   VFIO_EEH_PE_UNFREEZE_IO: 2,
@@ -108,6 +131,8 @@ interface FakeContainer {
   /** TCE entries: IOVA page -> vaddr, per window start. */
   tces: Map<bigint, bigint>;
   lockedByMe: bigint;
+  /** Registrations whose pin this container pays for (an identical range is shared: one pays). */
+  paysFor: Set<bigint>;
 }
 
 /** The fake kernel plus the process it runs in. */
@@ -119,13 +144,20 @@ export class FakeKernel {
   readonly groups: Record<number, { viable: boolean; devices?: string[] }>;
   readonly maxPageOrder: number;
   readonly buddyinfo: boolean;
+  readonly realMemory: boolean;
+  /** The process's registrations as the addon books them (see fake-registry.ts). */
+  readonly registry = fakeRegistry();
+  /** The guest IOMMU's recorded ioctls, one array per call (see fake-guest.ts). */
+  readonly guestOps: BigUint64Array[] = [];
   /**
    * Fail the next TCE table allocation as a fragmented page allocator would, with the
    * kernel's charge left behind.
    */
   failNextTableAllocation = false;
-  /** Every ioctl issued, by name, in order. */
+  /** Every ioctl issued, by name, in order (and the device fd's pread/pwrite/mmap). */
   readonly ioctls: string[] = [];
+  /** The device side: device fds, interrupts, resets, region memory, eventfds. */
+  readonly devices: FakeDevices;
   locked = 0n;
   /** What the binding's pidCell holds, as the addon's does: a test simulates fork() via pid. */
   private readonly pidCell = new Int32Array([1000]);
@@ -148,11 +180,20 @@ export class FakeKernel {
     this.ioda2 = options.ioda2 ?? true;
     this.maxPageOrder = options.maxPageOrder ?? Math.log2((16 * 1024 * 1024) / this.pageSize);
     this.buddyinfo = options.buddyinfo ?? true;
+    this.realMemory = options.realMemory ?? false;
     this.groups = options.groups ?? {
       0: { viable: true },
       1: { viable: true },
       2: { viable: false },
     };
+    this.devices = new FakeDevices(
+      {
+        newFd: () => this.nextFd++,
+        log: (call) => this.ioctls.push(call),
+        groupOf: (fd) => this.groupFds.get(fd)?.group,
+      },
+      options.device,
+    );
   }
 
   /** The kernel's side of a container, for tests that hold the library's books against it. */
@@ -164,10 +205,15 @@ export class FakeKernel {
         windows: readonly { start: bigint; size: bigint; shift: number; tableBytes: bigint }[];
         tces: ReadonlyMap<bigint, bigint>;
         locked: bigint;
+        /** Of `locked`, the registrations this container pays for (shared ones are paid once). */
+        paidRegionBytes: bigint;
       }
     | undefined {
     const c = this.containers.get(fd);
-    return c && { ...c, locked: c.lockedByMe };
+    if (!c) return undefined;
+    let paidRegionBytes = 0n;
+    for (const vaddr of c.paysFor) paidRegionBytes += c.regions.get(vaddr) ?? 0n;
+    return { ...c, locked: c.lockedByMe, paidRegionBytes };
   }
 
   /** The container fds open in the fake kernel. */
@@ -182,6 +228,22 @@ export class FakeKernel {
       if (!k.capIpcLock && k.locked + bytes > k.memlockLimit) err('ENOMEM', ioctl);
       k.locked += bytes;
       c.lockedByMe += bytes;
+    };
+    // A container lets go of a registration: the pin stays while another container of the
+    // process holds the identical range (the charge moves to it), else it is released.
+    const releasePin = (c: FakeContainer, vaddr: bigint, size: bigint) => {
+      if (!c.paysFor.delete(vaddr)) return;
+      c.lockedByMe -= size;
+      const heir = [...k.containers.values()].find((o) => o !== c && o.regions.get(vaddr) === size);
+      if (heir) {
+        heir.lockedByMe += size;
+        heir.paysFor.add(vaddr);
+      } else {
+        k.locked -= size;
+      }
+    };
+    const releaseAllPins = (c: FakeContainer) => {
+      for (const [vaddr, size] of c.regions) releasePin(c, vaddr, size);
     };
     const container = (fd: number, ioctl: string): FakeContainer => {
       const c = k.containers.get(fd);
@@ -224,14 +286,17 @@ export class FakeKernel {
           windows: [],
           tces: new Map(),
           lockedByMe: 0n,
+          paysFor: new Set(),
         });
         return fd;
       },
       closeFd(fd) {
+        k.devices.close(fd);
         const c = k.containers.get(fd);
         if (c) {
-          k.locked -= c.lockedByMe;
+          releaseAllPins(c);
           k.containers.delete(fd);
+          k.locked -= c.lockedByMe;
         }
         const g = k.groupFds.get(fd);
         k.groupFds.delete(fd);
@@ -241,6 +306,8 @@ export class FakeKernel {
           // IOMMU: every registration, window and TCE, and their locked memory (measured).
           owner.groups.splice(owner.groups.indexOf(g.group), 1);
           if (owner.groups.length === 0) {
+            releaseAllPins(owner);
+            owner.regions = new Map();
             k.locked -= owner.lockedByMe;
             Object.assign(owner, {
               type: null,
@@ -250,6 +317,7 @@ export class FakeKernel {
               windows: [],
               tces: new Map(),
               lockedByMe: 0n,
+              paysFor: new Set(),
             });
           }
         }
@@ -306,15 +374,20 @@ export class FakeKernel {
         if (size === 0n) err('ENOMEM', ioctl); // reg.size-zero
         if (c.regions.get(vaddr) === size) err('EBUSY', ioctl); // reg.same-range
         // One list per process (mm), as the kernel keeps it: another container's identical
-        // range is accepted, any other overlap is EINVAL (reg.overlap, reg.cross-container-*).
-        // (The kernel charges an identical range once; this fake charges each container.)
+        // range is shared, pinned and charged once (reg.cross-container-identical); any other
+        // overlap is EINVAL (reg.overlap, reg.cross-container-overlap).
+        let shared = false;
         for (const other of k.containers.values()) {
           for (const [a, s] of other.regions) {
             const identical = other !== c && a === vaddr && s === size;
             if (!identical && a < vaddr + size && vaddr < a + s) err('EINVAL', ioctl);
+            shared ||= identical;
           }
         }
-        charge(c, size, ioctl); // reg.charge, reg.beyond-limit-*
+        if (!shared) {
+          charge(c, size, ioctl); // reg.charge, reg.beyond-limit-*
+          c.paysFor.add(vaddr);
+        }
         c.regions.set(vaddr, size);
         c.enabled = true;
       },
@@ -330,12 +403,10 @@ export class FakeKernel {
         if (vaddr % page || size % page) err('EINVAL', ioctl); // reg.unregister-other-size
         if (c.regions.get(vaddr) !== size) err('ENOENT', ioctl); // reg.unregister-other-size, -twice
         // reg.unregister-while-mapped: 0, and the pin stays charged until the process exits.
-        c.regions.delete(vaddr);
         const stillMapped = [...c.tces.values()].some((va) => va >= vaddr && va < vaddr + size);
-        if (!stillMapped) {
-          k.locked -= size;
-          c.lockedByMe -= size;
-        }
+        if (!stillMapped) releasePin(c, vaddr, size);
+        else c.paysFor.delete(vaddr); // leaked: charged until the process exits
+        c.regions.delete(vaddr);
       },
       mapDma(fd, vaddr, iova, size, flags) {
         const ioctl = 'VFIO_IOMMU_MAP_DMA';
@@ -465,25 +536,7 @@ export class FakeKernel {
         if (!g || g.container === null) err('EINVAL', 'VFIO_GROUP_UNSET_CONTAINER');
         g.container = null;
       },
-      groupGetDeviceFd(groupFd) {
-        if (!k.groupFds.has(groupFd)) err('EBADF', 'VFIO_GROUP_GET_DEVICE_FD');
-        return k.nextFd++;
-      },
-      deviceGetInfo: () => ({ flags: 3, numRegions: 9, numIrqs: 5 }),
-      deviceGetRegionInfo: (_fd, index) => ({
-        index,
-        flags: index === 0 ? 7 : 3,
-        size: index === 7 ? 256n : 0x100000n,
-        offset: BigInt(index) << 40n,
-        capabilities: [],
-      }),
-      deviceGetIrqInfo: (_fd, index) => ({ index, flags: 1, count: 1 }),
-      deviceSetIrqs: () => undefined,
-      deviceReset: () => undefined,
-      pread: (_fd, target) => target.length,
-      pwrite: (_fd, source) => source.length,
-      mmapRegion: (_fd, _offset, size) => new ArrayBuffer(size),
-      unmapRegion: () => undefined,
+      ...k.devices.functions(),
       mmioRead(buffer, offset, width, bigEndian) {
         const view = new DataView(buffer);
         const le = !bigEndian;
@@ -500,11 +553,12 @@ export class FakeKernel {
         else if (width === 32) view.setUint32(offset, Number(value), le);
         else view.setBigUint64(offset, value, le);
       },
-      eventfdCreate: () => k.nextFd++,
-      eventfdRead: () => 0n,
-      eventfdWrite: () => undefined,
-      eventfdWatch: () => ({ stop: () => undefined }),
       allocBuffer(size, _backing, hugePageSize) {
+        if (k.realMemory) {
+          const real = nativeBinding().allocBuffer(size, 'anonymous');
+          k.buffers.set(real.buffer, { address: real.address, freed: false });
+          return { buffer: real.buffer, address: real.address, fd: -1 };
+        }
         const page = BigInt(hugePageSize ?? k.pageSize);
         const buffer = new ArrayBuffer(size);
         const address = ((k.nextAddress + page - 1n) / page) * page;
@@ -516,6 +570,7 @@ export class FakeKernel {
         const b = k.buffers.get(buffer);
         if (!b || b.freed) err('EINVAL');
         b.freed = true;
+        if (k.realMemory) nativeBinding().freeBuffer(buffer);
       },
       addressOf(buffer) {
         const b = k.buffers.get(buffer);
@@ -532,6 +587,8 @@ export class FakeKernel {
       vmLockedBytes: () => k.locked,
       hasCapIpcLock: () => k.capIpcLock,
       pidCell: k.pidCell,
+      ...k.registry,
+      ...fakeGuestCalls(() => binding, k.guestOps),
     };
     return binding;
   }

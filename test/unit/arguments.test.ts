@@ -9,6 +9,8 @@ import {
   Group,
   InvalidArgumentError,
   InvalidBdfError,
+  RegionBoundsError,
+  RegisterWidthError,
   parseBdf,
   type Region,
 } from '../../lib';
@@ -38,7 +40,10 @@ function isTypedArgumentError(e: unknown): boolean {
   return (
     (e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARG_TYPE') ||
     (e instanceof ArgumentRangeError && e.code === 'ERR_OUT_OF_RANGE') ||
-    (e instanceof AlignmentError && e.code === 'ERR_VFIO_MISALIGNED')
+    (e instanceof AlignmentError && e.code === 'ERR_VFIO_MISALIGNED') ||
+    // register accesses: past the region's end, or a width or alignment a register cannot have
+    e instanceof RegionBoundsError ||
+    e instanceof RegisterWidthError
   );
 }
 

@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { describeFailure } from '../../lib/cli/failure';
 import { hex, table, toJson } from '../../lib/cli/format';
 import { UsageError } from '../../lib/cli/usage-error';
-import { GroupNotViableError, InvalidBdfError, MemlockLimitError } from '../../lib';
+import { DriverBindError, InvalidBdfError, MemlockLimitError } from '../../lib';
 
 describe('cli: output', function () {
   it('aligns table columns and does not pad the last one', function () {
@@ -37,15 +37,23 @@ describe('cli: output', function () {
       message: 'missing GROUP (see `vfio-spapr info --help`)',
       exitCode: 2,
     });
-    assert.equal(describeFailure(new InvalidBdfError('x')).exitCode, 2);
-    const notViable = describeFailure(new GroupNotViableError('group 3\nis not viable'));
-    assert.deepEqual(notViable, {
-      code: 'ERR_VFIO_GROUP_NOT_VIABLE',
-      message: 'group 3 is not viable',
+    assert.equal(describeFailure(new InvalidBdfError({ value: 'x' })).exitCode, 2);
+    const notBound = describeFailure(
+      new DriverBindError({ device: null, problem: 'writing vfio-pci\nfailed' }),
+    );
+    assert.deepEqual(notBound, {
+      code: 'ERR_VFIO_DRIVER_BIND',
+      message: 'writing vfio-pci failed',
       exitCode: 1,
     });
     const memlock = describeFailure(
-      new MemlockLimitError('registering', { needed: 1n, locked: 0n, limit: 0n, ulimitKiB: 1n }),
+      new MemlockLimitError({
+        operation: 'registering',
+        needed: 1n,
+        locked: 0n,
+        limit: 0n,
+        ulimitKiB: 1n,
+      }),
     );
     assert.equal(memlock.code, 'ERR_VFIO_MEMLOCK_LIMIT');
     assert.match(memlock.message, /ulimit -l 1/);

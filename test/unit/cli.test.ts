@@ -281,11 +281,23 @@ describe('cli commands against fakes', function () {
         writable: true,
         mappable: true,
         capabilities: [],
+        trapped: [],
       });
+      // edu as the kernel reports it: INTx maskable, no ERR index (EINVAL: not PCIe)
       assert.deepEqual(
-        device.irqs.map((i: { name: string }) => i.name),
-        ['INTX', 'MSI', 'MSIX', 'ERR', 'REQ'],
+        device.irqs.map((i: { name: string; flags: string[] }) => [i.name, i.flags.join(' ')]),
+        [
+          ['INTX', 'eventfd maskable automasked'],
+          ['MSI', 'eventfd noresize'],
+          ['MSIX', 'eventfd noresize'],
+          ['REQ', 'eventfd noresize'],
+        ],
       );
+      assert.equal(device.resettable, true);
+      assert.deepEqual(device.hotReset, {
+        devices: [{ bdf: '0000:01:00.0', group: 0 }],
+        groups: [0],
+      });
       assert.deepEqual(kernel.ioctls.slice(0, 2), [
         'VFIO_GROUP_GET_STATUS',
         'VFIO_GROUP_SET_CONTAINER',
@@ -306,12 +318,50 @@ describe('cli commands against fakes', function () {
       );
       assert.match(run.out, /^ {2}0x0 +2 GiB +4 KiB +1 +default/m);
       assert.match(run.out, /^device 0000:01:00\.0 \(1234:11e8\): PCI, reset supported$/m);
-      assert.match(run.out, /^ {2}BAR0 +1 MiB +0x0 +r w mmap +-$/m);
-      assert.match(run.out, /^ {2}INTX +1 +eventfd$/m);
+      assert.match(
+        run.out,
+        /^ {2}hot reset: resets 0000:01:00\.0 \(group 0\); needs group\(s\) 0 held$/m,
+      );
+      assert.match(run.out, /^ {2}BAR0 +1 MiB +0x0 +r w mmap +- +-$/m);
+      assert.match(run.out, /^ {2}INTX +1 +eventfd, maskable, automasked$/m);
+    });
+
+    it('shows the MSI-X table and PBA as trapped, and a device without a hot reset', async function () {
+      kernel = new FakeKernel({
+        pageSize: 4096,
+        device: {
+          regions: [
+            { flags: 15, size: 0x4000n },
+            ...Array(6).fill({ flags: 0, size: 0n }),
+            { flags: 3, size: 256n },
+          ],
+          msix: { vectors: 65, table: { bar: 0, offset: 0x2000 }, pba: { bar: 0, offset: 0x3000 } },
+          hotResetPeers: null,
+        },
+      });
+      const run = await cli(['info', '0', '--json'], { ...context, binding: kernel.binding() });
+      assert.equal(run.code, 0, run.err);
+      const device = run.json<{ devices: Record<string, any>[] }>().devices[0];
+      assert.equal(device.hotReset, null);
+      assert.equal(device.msixVectors, 65);
+      assert.deepEqual(device.regions[0].trapped, [
+        { offset: '0x2000', size: 65 * 16, reason: 'msix-table' },
+        { offset: '0x3000', size: 16, reason: 'msix-pba' },
+      ]);
+      const text = await cli(['info', '0'], { ...context, binding: kernel.binding() });
+      assert.match(text.out, /^ {2}hot reset: not supported \(no slot or bus reset\)$/m);
+      assert.match(text.out, /^ {2}BAR0 .* msix-table 0x2000\+0x410, msix-pba 0x3000\+0x10$/m);
     });
 
     it('skips the region and IRQ indexes the kernel says the device lacks (EINVAL)', async function () {
-      const binding = kernel.binding();
+      // A device with every index present and sized, but for the two this test takes away.
+      const binding = new FakeKernel({
+        pageSize: 4096,
+        device: {
+          regions: Array(9).fill({ flags: 3, size: 4096n }),
+          irqs: Array(5).fill({ flags: 1, count: 1 }),
+        },
+      }).binding();
       const einval = (call: string) =>
         Object.assign(new Error(`${call}: EINVAL`), { code: 'EINVAL', errno: -22 }) as NativeError;
       const { deviceGetRegionInfo, deviceGetIrqInfo } = binding;

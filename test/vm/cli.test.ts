@@ -100,7 +100,17 @@ describe('vfio-spapr command (real kernel)', function () {
     assert.equal(device.regions.find(byName('BAR0')).size, 1 << 20);
     assert.equal(device.regions.find(byName('BAR0')).mappable, true);
     assert.deepEqual(device.irqs.find(byName('INTX')).flags, ['eventfd', 'maskable', 'automasked']);
+    assert.deepEqual(device.irqs.find(byName('MSI')).flags, ['eventfd', 'noresize']);
     assert.equal(device.irqs.find(byName('MSI')).count, 1);
+    // edu is conventional PCI: no ERR index; the kernel asks for it back through REQ
+    assert.deepEqual(
+      device.irqs.map((i: { name: string }) => i.name),
+      ['INTX', 'MSI', 'MSIX', 'REQ'],
+    );
+    assert.equal(device.resettable, true);
+    // Each device sits alone behind its own root port: a hot reset touches it alone.
+    assert.deepEqual(device.hotReset, { devices: [{ bdf, group }], groups: [group] });
+    assert.deepEqual(device.regions.find(byName('BAR0')).trapped, []);
   });
 
   it("info: the NVMe controller's 16 KiB BAR0 with its capability chain, as a table", async function () {
@@ -115,8 +125,20 @@ describe('vfio-spapr command (real kernel)', function () {
     );
     assert.match(out, /^DMA32 window: 2 GiB at 0x0$/m);
     assert.match(out, new RegExp(`^device ${bdf} \\(1b36:0010\\): PCI, reset supported$`, 'm'));
-    assert.match(out, /^ {2}BAR0 +16 KiB +0x0 +r w mmap +\S/m);
-    assert.match(out, /^ {2}MSIX +\d+ +eventfd/m);
+    assert.match(
+      out,
+      new RegExp(
+        `^ {2}hot reset: resets ${bdf} \\(group ${group}\\); needs group\\(s\\) ${group} held$`,
+        'm',
+      ),
+    );
+    // The MSI-X table (65 vectors) and PBA sit in BAR0: the parts a VMM traps.
+    assert.match(
+      out,
+      /^ {2}BAR0 +16 KiB +0x0 +r w mmap +msix-mappable +msix-table 0x2000\+0x410, msix-pba 0x3000\+0x10$/m,
+    );
+    assert.match(out, /^ {2}MSIX +65 +eventfd, noresize$/m);
+    assert.match(out, /^ {2}ERR +1 +eventfd, noresize$/m);
   });
 
   it('memlock as uid 65534: the default 8 MiB limit, a plan that does not fit, exit 1', async function () {

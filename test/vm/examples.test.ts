@@ -2,9 +2,11 @@
 import { strict as assert } from 'node:assert';
 import { nativeBinding } from '../../lib/binding';
 import { dmaRoundTrip } from '../../examples/dma-round-trip';
+import { guestIommu } from '../../examples/guest-iommu';
 import { memfdGuestRam } from '../../examples/memfd-guest-ram';
 import { nvmeIdentify } from '../../examples/nvme-identify';
 import { twoGroups } from '../../examples/two-groups';
+import { vmmDevice } from '../../examples/vmm-device';
 import { guest } from './guest';
 
 describe('examples (real kernel)', function () {
@@ -30,6 +32,16 @@ describe('examples (real kernel)', function () {
     }
   });
 
+  it('guest-iommu: slots, a guest DDW, the hypercalls, and edu DMA into the guest page a TCE names', async function () {
+    const lines: string[] = [];
+    const result = await guestIommu((line) => lines.push(line), guest().edu[0].bdf);
+    assert.equal(result.ok, true, lines.join('\n'));
+    assert.equal(result.lockedSteady, true, lines.join('\n'));
+    assert.equal(result.dynamicWindowStart, 0x0800000000000000n);
+    assert.equal(result.dynamicPageSize, BigInt(nativeBinding().pageSize()));
+    assert.match(lines.join('\n'), /H_PUT_TCE -> H_SUCCESS/);
+  });
+
   it('two-groups: one container, one mapping, both edu devices', async function () {
     const lines: string[] = [];
     assert.equal(await twoGroups((line) => lines.push(line)), true, lines.join('\n'));
@@ -46,5 +58,18 @@ describe('examples (real kernel)', function () {
     assert.equal(result.blockSize, 512);
     assert.equal(result.blocks, (64n << 20n) / 512n);
     assert.match(lines.join('\n'), /^Identify Namespace 1: 131072 blocks of 512 bytes$/m);
+  });
+
+  it('vmm-device: BAR0 mapped whole, MSI and INTx (with a resamplefd) delivered to irqfds, a reset at guest reboot', async function () {
+    const lines: string[] = [];
+    const result = await vmmDevice((line) => lines.push(line), guest().edu[0].bdf);
+    assert.deepEqual(
+      result.regions,
+      [{ name: 'BAR0', mapped: ['0x0+0x100000'], trapped: [] }],
+      lines.join('\n'),
+    );
+    assert.equal(result.msi, 3);
+    assert.equal(result.intx, 3);
+    assert.equal(result.reset, 'function');
   });
 });

@@ -52,6 +52,50 @@ describe('locked memory, non-root (real RLIMIT_MEMLOCK)', function () {
     assert.equal(r.lockedAtEnd, r.lockedAtStart);
   });
 
+  it('as uid 65534 under 8 MiB: one range from two containers and a worker is charged once, overlaps refused with nothing pinned, the prediction equals VmLck at every step', function () {
+    const saved = b.getMemlockLimit();
+    b.setMemlockLimit(8n * MiB, 8n * MiB);
+    let report: {
+      uid: number;
+      capIpcLock: boolean;
+      steps: Record<string, string>[];
+      lockedAtEnd: string;
+    };
+    try {
+      const groups = [guest().edu[0].group, guest().edu[1].group, guest().nvme[0].group];
+      const child = spawnSync(
+        process.execPath,
+        [path.join(__dirname, 'children', 'shared-registrations.js'), ...groups.map(String)],
+        { uid: 65534, gid: 65534, encoding: 'utf8' },
+      );
+      assert.equal(child.status, 0, `child failed: ${child.stderr}`);
+      report = JSON.parse(child.stdout.trim().split('\n').pop() as string);
+    } finally {
+      b.setMemlockLimit(saved.soft, saved.hard);
+    }
+    assert.equal(report.uid, 65534);
+    assert.equal(report.capIpcLock, false);
+    const six = String(6n * MiB);
+    const expected: [string, string, string][] = [
+      ['c0 registers 6 MiB', 'OK', six],
+      ['c1 registers an overlapping range', 'ERR_VFIO_REGION_OVERLAP:process', six],
+      ['c1 registers an overlapping range, async', 'ERR_VFIO_REGION_OVERLAP:process', six],
+      ['c1 registers the same range', 'OK', six],
+      ['a worker registers an overlapping range', 'ERR_VFIO_REGION_OVERLAP:process', six],
+      ['a worker registers the same range', 'OK', six],
+      ['c0 unregisters (c1 and the worker hold it)', 'OK', six],
+      ['c1 unregisters (the worker holds it)', 'OK', six],
+      ['the worker unregisters: the last holder', 'OK', '0'],
+    ];
+    assert.deepEqual(
+      report.steps.map((s) => [s.name, s.result, s.locked]),
+      expected,
+      JSON.stringify(report.steps),
+    );
+    for (const s of report.steps) assert.equal(s.predicted, s.locked, `prediction at: ${s.name}`);
+    assert.equal(report.lockedAtEnd, '0');
+  });
+
   it('reg.charge, window.charge: predicted costs of registration and windows match VmLck (root)', function () {
     const container = Container.open();
     const buffer = DmaBuffer.allocate(2n * MiB);

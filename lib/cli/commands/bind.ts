@@ -25,12 +25,11 @@ export const bind: Command = {
     for (const d of devices) {
       const blockers = sysfs.hostBoundPeers(d.bdf).filter((peer) => !bdfs.includes(peer.bdf));
       if (blockers.length > 0) {
-        throw new GroupNotViableError(
-          `IOMMU group ${d.iommuGroup} of ${d.bdf} also holds ` +
-            blockers.map((p) => `${p.bdf} (bound to ${p.driver})`).join(', ') +
-            `: a group goes to VFIO whole; bind them together: vfio-spapr bind ` +
-            [d.bdf, ...blockers.map((p) => p.bdf)].join(' '),
-        );
+        throw new GroupNotViableError({
+          group: d.iommuGroup as number,
+          device: d.bdf,
+          blockers: blockers.map((p) => ({ bdf: p.bdf, driver: p.driver as string })),
+        });
       }
     }
     const results = devices.map((d) => {

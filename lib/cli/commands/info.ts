@@ -1,20 +1,16 @@
 // `vfio-spapr info GROUP`: attaches the group to a fresh container and reports what VFIO
 // says: the IOMMU type, the DMA32 window, dynamic-window support, the windows, and each
-// device's regions and IRQs. Nothing is mapped; closing the container releases it all.
-import { Container, Sysfs, type Device } from '../../index';
+// device's resets (its own, and the devices and groups a hot reset of its bus touches),
+// regions (with the parts a VMM must trap) and IRQs (flags decoded). Nothing is mapped or
+// reset; closing the container releases it all.
+import { Container, ResetNotSupportedError, Sysfs, type Device } from '../../index';
 import type { Command } from '../command';
 import { hex, indent, table } from '../format';
 import { formatBytes } from '../sizes';
 import { UsageError } from '../usage-error';
 
-const IRQ_NAMES = ['INTX', 'MSI', 'MSIX', 'ERR', 'REQ'];
-/** VFIO_IRQ_INFO_* flags (the same on every architecture). */
-const IRQ_FLAGS: [number, string][] = [
-  [1, 'eventfd'],
-  [2, 'maskable'],
-  [4, 'automasked'],
-  [8, 'noresize'],
-];
+/** The decoded VFIO_IRQ_INFO_* flags, in the order the header names them. */
+const IRQ_FLAGS = ['eventfd', 'maskable', 'automasked', 'noresize'] as const;
 
 /** An IOMMU group number: N or /dev/vfio/N. */
 export function parseGroup(text: string): number {
@@ -23,25 +19,21 @@ export function parseGroup(text: string): number {
   return Number(match[1]);
 }
 
-/**
- * The regions or IRQ indexes the device has, of `count`: the kernel answers EINVAL for an
- * index this device lacks (VGA on a device that is not VGA, ERR without AER).
- */
-function present<T>(count: number, read: (index: number) => T): T[] {
-  const found: T[] = [];
-  for (let index = 0; index < count; index += 1) {
-    try {
-      found.push(read(index));
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 'EINVAL') throw error;
-    }
+/** The devices and groups a hot reset touches; null when the device has no slot or bus reset. */
+function hotReset(device: Device) {
+  try {
+    return device.hotResetInfo();
+  } catch (error) {
+    if (error instanceof ResetNotSupportedError) return null;
+    throw error;
   }
-  return found;
 }
 
 function describeDevice(device: Device) {
   const info = device.info();
-  const regions = present(info.regionCount, (i) => device.region(i))
+  const msix = device.msixLayout();
+  const regions = device
+    .regions()
     .filter((r) => r.size > 0n)
     .map((r) => ({
       index: r.index,
@@ -52,20 +44,31 @@ function describeDevice(device: Device) {
       writable: r.writable,
       mappable: r.mappable,
       capabilities: r.capabilities.map((c) => c.kind),
+      trapped: device
+        .trappedAreas(r.index)
+        .map((a) => ({ offset: hex(a.offset), size: a.size, reason: a.reason })),
     }));
-  const irqs = present(info.irqCount, (i) => device.irqInfo(i)).map((irq) => ({
+  const irqs = device.irqs().map((irq) => ({
     index: irq.index,
-    name: IRQ_NAMES[irq.index] ?? `IRQ${irq.index}`,
+    name: irq.name,
     count: irq.count,
-    flags: IRQ_FLAGS.filter(([bit]) => irq.flags & bit).map(([, name]) => name),
+    flags: IRQ_FLAGS.filter((flag) => irq[flag]),
   }));
-  return { resettable: info.resettable, pci: info.isPci, regions, irqs };
+  return {
+    resettable: info.resettable,
+    pci: info.isPci,
+    hotReset: hotReset(device),
+    msixVectors: msix?.vectors ?? 0,
+    regions,
+    irqs,
+  };
 }
 
 export const info: Command = {
   name: 'info',
   synopsis: 'GROUP',
-  summary: "a group's container and window info (DMA32 window, DDW), device regions and IRQs",
+  summary:
+    "a group's container and window info (DMA32 window, DDW), device resets, regions and IRQs",
   details: [
     'GROUP is the IOMMU group number (N of /dev/vfio/N). The group must be viable and not ' +
       'open elsewhere; it is attached to a new container with the SPAPR TCE v2 IOMMU (v1 on ' +
@@ -136,9 +139,14 @@ export const info: Command = {
         lines.push(
           `device ${d.bdf} (${d.vendor}:${d.device}): ${d.pci ? 'PCI' : 'not PCI'}, ` +
             `reset ${d.resettable ? 'supported' : 'not supported'}`,
+          d.hotReset
+            ? `  hot reset: resets ${d.hotReset.devices
+                .map((t) => `${t.bdf} (group ${t.group})`)
+                .join(', ')}; needs group(s) ${d.hotReset.groups.join(', ')} held`
+            : '  hot reset: not supported (no slot or bus reset)',
           indent(
             table(
-              ['REGION', 'SIZE', 'OFFSET', 'ACCESS', 'CAPABILITIES'],
+              ['REGION', 'SIZE', 'OFFSET', 'ACCESS', 'CAPABILITIES', 'TRAPPED'],
               d.regions.map((r) => [
                 r.name,
                 formatBytes(r.size),
@@ -147,6 +155,7 @@ export const info: Command = {
                   .filter(Boolean)
                   .join(' '),
                 r.capabilities.join(', ') || '-',
+                r.trapped.map((a) => `${a.reason} ${a.offset}+${hex(a.size)}`).join(', ') || '-',
               ]),
             ),
           ),

@@ -9,7 +9,7 @@ import {
   type PlannedCost,
 } from '../../index';
 import { nativeBinding } from '../../binding';
-import { defaultWindowTableBytes } from '../../kernel-constants';
+import { defaultWindowTableBytes } from '../../memlock';
 import { stringList } from '../args';
 import type { Command } from '../command';
 import { table } from '../format';

@@ -28,13 +28,15 @@ function kindOf(d: PciDeviceInfo): Kind {
     });
   }
   if (d.driver !== 'vfio-pci' || d.iommuGroup === null) {
-    throw new DriverBindError(
-      d.driver === null
-        ? `${d.bdf} (${kind}) is bound to no driver, not vfio-pci: run \`vfio-spapr bind ${d.bdf}\` as root`
-        : `${d.bdf} (${kind}) is held by the host driver ${d.driver}, not vfio-pci: the self-test ` +
+    throw new DriverBindError({
+      device: d.bdf,
+      problem:
+        d.driver === null
+          ? `${d.bdf} (${kind}) is bound to no driver, not vfio-pci: run \`vfio-spapr bind ${d.bdf}\` as root`
+          : `${d.bdf} (${kind}) is held by the host driver ${d.driver}, not vfio-pci: the self-test ` +
             `does not take a device from the host; if nothing on the host uses it (for NVMe: no ` +
             `mounted filesystem, no swap, no RAID member), run \`vfio-spapr bind ${d.bdf}\` as root`,
-    );
+    });
   }
   return kind;
 }

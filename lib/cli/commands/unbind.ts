@@ -26,11 +26,13 @@ export const unbind: Command = {
       const node = `/dev/vfio/${d.iommuGroup}`;
       const openers = openersOf(ctx.procRoot, node);
       if (openers.length > 0) {
-        throw new DriverBindError(
-          `${node} (the group of ${d.bdf}) is open in ` +
+        throw new DriverBindError({
+          device: d.bdf,
+          problem:
+            `${node} (the group of ${d.bdf}) is open in ` +
             openers.map((o) => `process ${o.pid} (${o.command})`).join(', ') +
             ': the kernel would wait until it is closed; stop that process first',
-        );
+        });
       }
     }
     const results = devices.map((d) => {
@@ -41,9 +43,10 @@ export const unbind: Command = {
       const restore = record?.previousDriver ?? null;
       const now = sysfs.unbindFromVfioPci(d.bdf, restore, { reprobe: record === null });
       if (restore !== null && now !== restore) {
-        throw new DriverBindError(
-          `${d.bdf} left vfio-pci but did not go back to ${restore} (driver now: ${now ?? 'none'}); see dmesg`,
-        );
+        throw new DriverBindError({
+          device: d.bdf,
+          problem: `${d.bdf} left vfio-pci but did not go back to ${restore} (driver now: ${now ?? 'none'}); see dmesg`,
+        });
       }
       state.forget(d.bdf);
       const how = record === null ? 'reprobed' : 'restored';

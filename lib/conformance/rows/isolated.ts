@@ -1,8 +1,8 @@
 // Rows whose kernel effects outlive what the row closes: a pin or a locked-memory charge that
 // stays with the process until it exits. They run in a child process (child.ts), so the
 // effect ends with the child; and the row about another process spawns one of its own.
-import { DEFAULT_WINDOW, defaultWindowTableBytes } from '../../kernel-constants';
-import { tceLevelBytes, tceTableBytes } from '../../memlock';
+import { DEFAULT_WINDOW } from '../../kernel-constants';
+import { defaultWindowTableBytes, tceLevelBytes, tceTableBytes } from '../../memlock';
 import { MiB, lockedChange, outcome } from '../probe';
 import { SkipRow, type HostFacts, type Row } from '../row';
 

@@ -1,7 +1,8 @@
 // v2 DMA map and unmap in the default 32-bit window (4 KiB IOMMU pages): the lazily created
 // window and its charge, and the traps: a replaced translation, the +1 return, ranges the
 // kernel checks by their first page only.
-import { DEFAULT_WINDOW, defaultWindowTableBytes } from '../../kernel-constants';
+import { DEFAULT_WINDOW } from '../../kernel-constants';
+import { defaultWindowTableBytes } from '../../memlock';
 import { MiB, lockedChange, outcome, type Probe } from '../probe';
 import type { Row } from '../row';
 

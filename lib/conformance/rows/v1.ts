@@ -1,6 +1,6 @@
 // The legacy v1 IOMMU (VFIO_SPAPR_TCE_IOMMU): ENABLE locks the whole default window and maps
 // need no registration; and the calls of one type that the other type does not know.
-import { defaultWindowTableBytes, v1DefaultEnableBytes } from '../../kernel-constants';
+import { defaultWindowTableBytes, v1DefaultEnableBytes } from '../../memlock';
 import { MiB, lockedChange, outcome } from '../probe';
 import type { Row } from '../row';
 

@@ -1,7 +1,7 @@
 // v2 dynamic DMA windows (SPAPR_TCE_CREATE / REMOVE): where they land, how many, what their
 // tables charge to locked memory, and which IOMMU pages ordinary memory can back.
-import { DYNAMIC_WINDOW_START, defaultWindowTableBytes } from '../../kernel-constants';
-import { tceTableBytes } from '../../memlock';
+import { DYNAMIC_WINDOW_START } from '../../kernel-constants';
+import { defaultWindowTableBytes, tceTableBytes } from '../../memlock';
 import { GiB, MiB, lockedChange, outcome, type Probe } from '../probe';
 import type { Row } from '../row';
 

@@ -1,10 +1,12 @@
-// Pure bookkeeping, no I/O: the registered regions by virtual address, the DMA windows,
-// and the live mappings by IOVA per window. It is the user-space view of the TCE table
-// and the place where every request the kernel would mishandle is refused.
+// Pure bookkeeping, no I/O: the registered regions by virtual address, the DMA windows, and
+// the live mappings by IOVA per window. It is the user-space view of the TCE table and the
+// place where every request the kernel would mishandle is refused, with check -> plan ->
+// commit: a check throws or returns the plan, the commit records it once the kernel agreed.
 import BTree from 'sorted-btree';
 import {
   AlignmentError,
   ArgumentRangeError,
+  GuestOwnedError,
   MappingNotFoundError,
   MappingOverlapError,
   NotRegisteredError,
@@ -14,130 +16,31 @@ import {
   RegionNotFoundError,
   RegionOverlapError,
   WindowInUseError,
-} from './errors';
-import { hex } from './validate';
+  formatRange,
+} from '../errors';
+import { hex } from '../validate';
+import { GRANULE, GRANULE_BIG, LAST_GRANULES, isMultiple, toGranules } from './granules';
+import type {
+  MapPlan,
+  MapRequest,
+  MappingRecord,
+  RegionRecord,
+  RegisterPlan,
+  Translation,
+  WindowRecord,
+  WindowServer,
+} from './records';
 
-// The checks count in 4 KiB granules held in numbers (see toGranules), not in bigints: under
-// emulation a bigint sum costs ~6 µs and a remainder ~4 µs (measured in the guest), a number
-// operation a fraction of that. The records keep the bigints users see beside them.
-
-export interface RegionRecord {
-  readonly address: bigint;
-  readonly size: bigint;
-  /** address and address + size in granules */
-  readonly first: number;
-  readonly limit: number;
-  /** The page size backing the memory: an IOMMU page may not be larger. */
-  readonly backingPageSize: bigint;
-  /** Whatever must stay alive while the region is registered (a DmaBuffer, or null). */
-  readonly owner: unknown;
-  /** Live mappings that touch this region. */
-  mappingCount: number;
-  /** The library's object for this record, set by the container; null once forgotten. */
-  handle: unknown;
-}
-
-export interface WindowRecord {
-  readonly start: bigint;
-  readonly size: bigint;
-  readonly pageSize: bigint;
-  /** start, start + size and pageSize in granules */
-  readonly first: number;
-  readonly limit: number;
-  readonly pageGranules: number;
-  readonly levels: number;
-  /** The default 32-bit window the kernel creates by itself. */
-  readonly isDefault: boolean;
-  /** By IOVA, keyed by first granule. */
-  readonly mappings: BTree<number, MappingRecord>;
-}
-
-export interface MappingRecord {
-  readonly iova: bigint;
-  readonly size: bigint;
-  /** iova (the key in the window's tree) and iova + size in granules */
-  readonly first: number;
-  readonly limit: number;
-  readonly address: bigint;
-  readonly readable: boolean;
-  readonly writable: boolean;
-  readonly window: WindowRecord;
-  /** The registered regions the mapping lies in (several when they are adjacent); empty on v1. */
-  readonly regions: readonly RegionRecord[];
-  /** Whatever must stay alive while mapped (a DmaBuffer, or null). */
-  readonly owner: unknown;
-  /** The library's object for this record, set by the container; null once forgotten. */
-  handle: unknown;
-}
-
-/** What backs one IOVA: the answer to "what is at this bus address". */
-export interface Translation {
-  iova: bigint;
-  window: WindowRecord;
-  mapping: MappingRecord;
-  /** Offset of the IOVA inside the mapping. */
-  offset: bigint;
-  /** The process virtual address the IOVA translates to. */
-  address: bigint;
-  /** The registered region holding that address (undefined on v1). */
-  region?: RegionRecord;
-}
-
-export interface MapRequest {
-  address: bigint;
-  iova: bigint;
-  size: bigint;
-  readable: boolean;
-  writable: boolean;
-  owner: unknown;
-}
-
-/** A registration checkRegister allowed: the range, and in granules. */
-export interface RegisterPlan {
-  readonly address: bigint;
-  readonly size: bigint;
-  readonly first: number;
-  readonly limit: number;
-}
-
-export interface MapPlan {
-  readonly request: MapRequest;
-  readonly window: WindowRecord;
-  readonly regions: RegionRecord[];
-  /** The IOVA range in granules */
-  readonly first: number;
-  readonly limit: number;
-}
-
-function compareBigInt(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** The smallest system or IOMMU page on POWER: every address and IOVA in the books is aligned to it. */
-const GRANULE = 4096;
-const GRANULE_BIG = 4096n;
 const ADDRESS_SPACE_END = 1n << 64n;
-/** A range ending at or beyond this many granules may pass 2^64 (2^52 granules). */
-const LAST_GRANULES = 2 ** 52 - 2;
-/** Below this a bigint converts to a number exactly. */
-const EXACT_BELOW = 2 ** 53;
 
-/**
- * A byte address or size in 4 KiB granules, as a number: exact for multiples of 4 KiB (below
- * 2^64 they are below 2^52 granules), and for any other value a non-integer between the same
- * two integers, so the alignment tests and the ordering stay right. User addresses are below
- * 2^53: one Number() and a division by a power of two, both exact.
- */
-export function toGranules(value: bigint): number {
-  const n = Number(value);
-  if (n < EXACT_BELOW) return n / GRANULE;
-  const whole = Number(value >> 12n);
-  return (value & 0xfffn) === 0n ? whole : whole + 0.5;
-}
-
-/** Whether a granule count is a whole number of pages of `pageGranules` (a power of two). */
-function isMultiple(granules: number, pageGranules: number): boolean {
-  return granules % pageGranules === 0;
+function guestWindow(window: WindowRecord, what: 'map' | 'remove'): GuestOwnedError {
+  return new GuestOwnedError({
+    what: `window ${formatRange(window.start, window.size)} (LIOBN 0x${window.servedBy?.liobn.toString(16)})`,
+    remedy:
+      what === 'map'
+        ? "put the guest's TCEs through its GuestTceTable instead of map()"
+        : 'remove it through GuestWindows.remove() (ibm,remove-pe-dma-window)',
+  });
 }
 
 /**
@@ -153,17 +56,9 @@ function newTree<V>(): BTree<number, V> {
   return new BTree<number, V>(undefined, compareGranules);
 }
 
-const scratchPair: [number, unknown] = [0, undefined];
-
-/** The entry with the greatest key at or below `key`, without allocating a pair. */
+/** The entry with the greatest key at or below `key`. */
 function atOrBelow<V>(tree: BTree<number, V>, key: number): V | undefined {
-  const value = tree.getPairOrNextLower(key, scratchPair as [number, V])?.[1];
-  scratchPair[1] = undefined; // hold no record after the lookup
-  return value;
-}
-
-function range(start: bigint, size: bigint): string {
-  return `[${hex(start)}, ${hex(start + size)})`;
+  return tree.getPairOrNextLower(key)?.[1];
 }
 
 export class Ledger {
@@ -196,20 +91,22 @@ export class Ledger {
       );
     }
     const page = this.systemPageGranules;
-    if (count === 0) throw new AlignmentError('a registration must be at least one page long');
-    if (!isMultiple(first, page) || !isMultiple(count, page)) {
-      throw new AlignmentError(
-        `registration ${range(address, size)} is not aligned to the ${this.systemPageSize}-byte system page`,
-      );
+    if (count === 0 || !isMultiple(first, page) || !isMultiple(count, page)) {
+      throw new AlignmentError({
+        subject: 'registration',
+        start: address,
+        size,
+        alignment: this.systemPageSize,
+      });
     }
     const clash = this.regionOverlapping(first, first + count);
     if (clash) {
-      const same = clash.address === address && clash.size === size;
-      throw new RegionOverlapError(
-        same
-          ? `${range(address, size)} is already registered`
-          : `${range(address, size)} overlaps the registered region ${range(clash.address, clash.size)}`,
-      );
+      throw new RegionOverlapError({
+        address,
+        size,
+        conflict: { start: clash.address, size: clash.size },
+        scope: 'container',
+      });
     }
     return { address, size, first, limit: first + count };
   }
@@ -229,6 +126,7 @@ export class Ledger {
       owner,
       mappingCount: 0,
       handle: null,
+      heldBy: null,
     };
     this.regionsByAddress.set(first, region);
     return region;
@@ -238,10 +136,11 @@ export class Ledger {
   regionExactly(address: bigint, size: bigint): RegionRecord {
     const found = this.regionsByAddress.get(toGranules(address));
     if (!found || found.size !== size) {
-      throw new RegionNotFoundError(
-        `${range(address, size)} is not a registered region: unregister must name exactly the ` +
-          `address and size that were registered${found ? ` (${range(found.address, found.size)})` : ''}`,
-      );
+      throw new RegionNotFoundError({
+        address,
+        size,
+        registered: found ? { start: found.address, size: found.size } : null,
+      });
     }
     return found;
   }
@@ -249,11 +148,14 @@ export class Ledger {
   /** The registered region exactly equal to the range, refusing one that is still mapped. */
   checkUnregister(address: bigint, size: bigint): RegionRecord {
     const region = this.regionExactly(address, size);
+    if (region.heldBy !== null) {
+      throw new GuestOwnedError({
+        what: `region ${formatRange(address, size)} (${region.heldBy})`,
+        remedy: 'remove the slot (GuestMemory.removeSlot), which unregisters it',
+      });
+    }
     if (region.mappingCount > 0) {
-      throw new RegionInUseError(
-        `region ${range(address, size)} still has ${region.mappingCount} live mapping(s): unmap ` +
-          'them first (the kernel would accept the unregister and leave the pages pinned until exit)',
-      );
+      throw new RegionInUseError({ address, size, users: region.mappingCount });
     }
     return region;
   }
@@ -310,18 +212,21 @@ export class Ledger {
       levels,
       isDefault,
       mappings: newTree(),
+      servedBy: null,
     };
     this.windowList.push(window);
-    this.windowList.sort((a, b) => compareBigInt(a.start, b.start));
+    this.windowList.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     return window;
   }
 
   checkRemoveWindow(window: WindowRecord): void {
+    if (window.servedBy !== null) throw guestWindow(window, 'remove');
     if (window.mappings.size > 0) {
-      throw new WindowInUseError(
-        `window ${range(window.start, window.size)} still has ${window.mappings.size} live ` +
-          'mapping(s): unmap them first',
-      );
+      throw new WindowInUseError({
+        start: window.start,
+        size: window.size,
+        mappingCount: window.mappings.size,
+      });
     }
   }
 
@@ -350,50 +255,49 @@ export class Ledger {
     const { address, iova, size } = request;
     const first = toGranules(iova);
     const window = this.windowHolding(first);
-    if (!window) {
-      throw new OutsideWindowError(
-        `IOVA ${hex(iova)} is in no DMA window (windows: ${this.describeWindows()})`,
-      );
-    }
+    if (!window) throw this.outsideWindows(iova, size, null);
     const count = toGranules(size);
     const page = window.pageGranules;
-    if (count === 0) throw new AlignmentError('a mapping must be at least one IOMMU page long');
-    if (!isMultiple(first, page) || !isMultiple(count, page)) {
-      throw new AlignmentError(
-        `mapping of ${hex(size)} bytes at IOVA ${hex(iova)} from ${hex(address)} is not aligned ` +
-          `to the window's ${window.pageSize}-byte IOMMU page`,
-      );
+    if (count === 0 || !isMultiple(first, page) || !isMultiple(count, page)) {
+      throw new AlignmentError({
+        subject: 'mapping',
+        start: iova,
+        size,
+        alignment: window.pageSize,
+      });
     }
     const limit = first + count;
-    if (limit > window.limit) {
-      throw new OutsideWindowError(
-        `IOVA range ${range(iova, size)} runs past the end of its window ` +
-          `${range(window.start, window.size)}`,
-      );
-    }
+    if (limit > window.limit) throw this.outsideWindows(iova, size, window);
+    if (window.servedBy !== null) throw guestWindow(window, 'map');
     const from = toGranules(address);
     const regions = this.registrationRequired ? this.regionsCovering(from, count, request) : [];
     for (const region of regions) {
       if (region.backingPageSize < window.pageSize) {
-        throw new PageSizeError(
-          `region ${range(region.address, region.size)} is backed by ${region.backingPageSize}-byte ` +
-            `pages, smaller than the window's ${window.pageSize}-byte IOMMU page; back it with pages of at ` +
-            'least that size (hugetlbfs, or the 64K-page kernel) or map it in a window of smaller pages',
-        );
+        throw new PageSizeError({
+          reason: 'backing',
+          pageSize: window.pageSize,
+          backingPageSize: region.backingPageSize,
+          address: region.address,
+          size: region.size,
+        });
       }
     }
     // After the page-size check: memory backed by small pages is misaligned as a consequence.
     if (!isMultiple(from, page)) {
-      throw new AlignmentError(
-        `mapping from ${hex(address)} is not aligned to the window's ${window.pageSize}-byte IOMMU page`,
-      );
+      throw new AlignmentError({
+        subject: 'mapping source',
+        start: address,
+        size,
+        alignment: window.pageSize,
+      });
     }
     const clash = atOrBelow(window.mappings, limit - 1);
     if (clash && clash.limit > first) {
-      throw new MappingOverlapError(
-        `IOVA range ${range(iova, size)} overlaps the live mapping ${range(clash.iova, clash.size)}: ` +
-          'unmap it first (the kernel would silently replace the translation)',
-      );
+      throw new MappingOverlapError({
+        iova,
+        size,
+        conflict: { start: clash.iova, size: clash.size },
+      });
     }
     return { request, window, regions, first, limit };
   }
@@ -424,9 +328,11 @@ export class Ledger {
     const first = toGranules(iova);
     const found = this.windowHolding(first)?.mappings.get(first);
     if (!found || found.size !== size) {
-      throw new MappingNotFoundError(
-        `${range(iova, size)} is not a live mapping${found ? ` (the mapping at ${hex(iova)} is ${hex(found.size)} bytes)` : ''}`,
-      );
+      throw new MappingNotFoundError({
+        iova,
+        size,
+        live: found ? { start: found.iova, size: found.size } : null,
+      });
     }
     return found;
   }
@@ -434,7 +340,7 @@ export class Ledger {
   /** Forgets a mapping the kernel has unmapped. */
   commitUnmap(mapping: MappingRecord): void {
     if (mapping.window.mappings.get(mapping.first) !== mapping) {
-      throw new MappingNotFoundError(`${range(mapping.iova, mapping.size)} is not a live mapping`);
+      throw new MappingNotFoundError({ iova: mapping.iova, size: mapping.size, staleHandle: true });
     }
     mapping.window.mappings.delete(mapping.first);
     for (const region of mapping.regions) region.mappingCount -= 1;
@@ -444,6 +350,7 @@ export class Ledger {
   translate(iova: bigint): Translation | undefined {
     const at = toGranules(iova);
     const window = this.windowHolding(at);
+    if (window?.servedBy) return this.translateGuest(iova, window, window.servedBy);
     const mapping = window && atOrBelow(window.mappings, at);
     if (!window || !mapping || at >= mapping.limit) return undefined;
     const offset = iova - mapping.iova;
@@ -451,6 +358,15 @@ export class Ledger {
     const from = toGranules(address);
     const region = mapping.regions.find((r) => from >= r.first && from < r.limit);
     return { iova, window, mapping, offset, address, region };
+  }
+
+  private translateGuest(iova: bigint, window: WindowRecord, table: WindowServer) {
+    const entry = table.translate(iova);
+    if (!entry) return undefined;
+    const offset = iova & (window.pageSize - 1n);
+    const region = this.regionAt(entry.address);
+    const guest = { liobn: table.liobn, tce: entry.tce };
+    return { iova, window, mapping: null, offset, address: entry.address, region, guest };
   }
 
   mappings(): MappingRecord[] {
@@ -472,10 +388,7 @@ export class Ledger {
         const { address, size } = request;
         const previous = covering[covering.length - 1];
         const missing = previous ? previous.address + previous.size : address;
-        throw new NotRegisteredError(
-          `memory at ${hex(missing)} (in ${range(address, size)}) is not registered: register it ` +
-            'before mapping (the kernel would say EPERM)',
-        );
+        throw new NotRegisteredError({ address, size, missing });
       }
       covering.push(region);
       cursor = region.limit;
@@ -483,10 +396,13 @@ export class Ledger {
     return covering;
   }
 
-  private describeWindows(): string {
-    if (this.windowList.length === 0) return 'none';
-    return this.windowList
-      .map((w) => `${range(w.start, w.size)} of ${w.pageSize}-byte pages`)
-      .join(', ');
+  private outsideWindows(iova: bigint, size: bigint, window: WindowRecord | null) {
+    const facts = (w: WindowRecord) => ({ start: w.start, size: w.size, pageSize: w.pageSize });
+    return new OutsideWindowError({
+      iova,
+      size,
+      window: window && facts(window),
+      windows: this.windowList.map(facts),
+    });
   }
 }
