@@ -32,12 +32,3 @@ export const DDW_PAGE_SIZE_MASKS: Readonly<Record<8 | 9, bigint>> = {
   8: 0x11011000n,
   9: 0x40211000n,
 };
-
-/** The page sizes of a GET_INFO mask, smallest first. */
-export function pageSizesOf(mask: bigint): bigint[] {
-  const sizes: bigint[] = [];
-  for (let shift = 0n; shift < 64n; shift += 1n) {
-    if (mask & (1n << shift)) sizes.push(1n << shift);
-  }
-  return sizes;
-}
