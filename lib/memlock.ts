@@ -2,13 +2,11 @@
 // locked_vm, and whether it fits, decided before the kernel would say a bare ENOMEM.
 import type { NativeBinding } from './binding';
 import { ArgumentRangeError, InvalidArgumentError, MemlockLimitError } from './errors';
+import { DEFAULT_WINDOW, MAX_TABLE_LEVELS } from './kernel-constants';
 import { isPowerOfTwo, log2, toIndex, toSize, U64_MAX } from './validate';
 
 /** The longest plan memlockReport takes. */
 const MAX_PLAN_ENTRIES = 4096;
-
-/** POWERNV_IOMMU_MAX_LEVELS: the deepest TCE table the kernel builds. */
-const MAX_TABLE_LEVELS = 5;
 
 export interface MemlockStatus {
   /** RLIMIT_MEMLOCK soft limit in bytes (null when unlimited). */
@@ -112,6 +110,17 @@ export function registrationBytes(size: bigint, systemPageSize: bigint): bigint 
 /** v1 ENABLE charges the whole DMA window, whatever is mapped later. */
 export function v1EnableBytes(windowSize: bigint, systemPageSize: bigint): bigint {
   return alignUp(windowSize, systemPageSize);
+}
+
+/** The default window's TCE table and userspace view, charged when it is created (8 MiB). */
+export function defaultWindowTableBytes(systemPageSize: bigint): bigint {
+  const { pageShift, size, levels } = DEFAULT_WINDOW;
+  return tceTableBytes(pageShift, size, levels, systemPageSize);
+}
+
+/** v1 ENABLE of the default window (`v1.enable-charge`). */
+export function v1DefaultEnableBytes(systemPageSize: bigint): bigint {
+  return v1EnableBytes(DEFAULT_WINDOW.size, systemPageSize);
 }
 
 /** The smallest `ulimit -l` (KiB) under which `locked + needed` fits. */

@@ -15,7 +15,7 @@ const REMEDIES: Record<string, string> = {
 };
 
 /** Usage errors: the command line, not the system, is at fault. */
-const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_VFIO_INVALID_BDF']);
+const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_VFIO_INVALID_BDF', 'ERR_VFIO_UNSUPPORTED_DEVICE']);
 
 /** `command`: the subcommand's name, to point a usage error at its --help. */
 export function describeFailure(error: unknown, command?: string): Failure {

@@ -75,7 +75,7 @@ export class Iommu {
       rules = { registrations: this.registrations, enabled: () => true };
     } else {
       this.registrations = null;
-      this.v1 = new V1Switch(binding, fd, this.info.dma32.size, systemPageSize, lockedMemory);
+      this.v1 = new V1Switch(binding, fd, this.ledger, this.info.dma32.size, lockedMemory);
       rules = this.v1;
     }
     this.mappings = new Mappings(

@@ -7,12 +7,10 @@ import {
   TceTableAllocationError,
   callNative,
 } from '../errors';
+import { DEFAULT_WINDOW } from '../kernel-constants';
 import type { Ledger } from '../ledger';
 import { tceLevelBytes, tceTableBytes } from '../memlock';
 import { hex } from '../validate';
-
-/** The default window's IOMMU page: 4 KiB on every IODA2 host. */
-const DEFAULT_WINDOW_PAGE_SHIFT = 12;
 
 /**
  * The kernel creates the default 32-bit window's TCE table lazily, at the first map, unmap
@@ -30,7 +28,8 @@ export class LazyDefaultWindow {
   /** What the next map, unmap or window creation will charge for the default window. */
   pendingBytes(): bigint {
     if (!this.pending) return 0n;
-    return tceTableBytes(DEFAULT_WINDOW_PAGE_SHIFT, this.windowSize, 1, this.systemPageSize);
+    const { pageShift, levels } = DEFAULT_WINDOW;
+    return tceTableBytes(pageShift, this.windowSize, levels, this.systemPageSize);
   }
 
   /** The kernel has created (or removed) the default window: nothing more is pending. */

@@ -10,6 +10,7 @@ import {
   WindowNotFoundError,
   callNative,
 } from '../errors';
+import { DEFAULT_WINDOW } from '../kernel-constants';
 import type { Ledger, WindowRecord } from '../ledger';
 import { largestContiguousBlock, tceTableBytes } from '../memlock';
 import { hex, isPowerOfTwo, log2, orDefault, toIndex, toOptions, toSize } from '../validate';
@@ -22,9 +23,6 @@ import {
 } from './kernel-quirks';
 import type { LockedMemory } from './locked-memory';
 import type { ContainerInfo, WindowOptions } from './types';
-
-/** The default window's IOMMU page size. */
-const IOMMU_PAGE_4K = 4096n;
 
 export class Windows {
   private readonly handles = new Map<WindowRecord, Window>();
@@ -41,7 +39,8 @@ export class Windows {
     private readonly defaultWindow: LazyDefaultWindow,
   ) {
     const { dma32 } = info;
-    this.handle(ledger.commitWindow(dma32.start, dma32.size, IOMMU_PAGE_4K, 1, true));
+    const page = 1n << BigInt(DEFAULT_WINDOW.pageShift);
+    this.handle(ledger.commitWindow(dma32.start, dma32.size, page, DEFAULT_WINDOW.levels, true));
   }
 
   list(): Window[] {

@@ -32,3 +32,9 @@ export {
   NvmeQueueFullError,
   NvmeTimeoutError,
 } from './nvme-errors';
+export {
+  nvmeSelftest,
+  type NvmeSelftestOptions,
+  type NvmeSelftestResult,
+  type NvmeWindowPass,
+} from './nvme-selftest';

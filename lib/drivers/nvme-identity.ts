@@ -14,8 +14,8 @@ export interface NvmeControllerIdentity {
   controllerId: number;
   /** VER: 0x00010400 for NVMe 1.4 (0 for controllers older than 1.2). */
   version: number;
-  /** NN: the highest namespace ID. */
-  namespaceCount: number;
+  /** NN: the highest namespace ID the controller supports (not how many are active). */
+  maxNamespaceId: number;
   /** The whole 4 KiB answer. */
   raw: Uint8Array;
 }
@@ -47,7 +47,7 @@ export function parseControllerIdentity(data: Uint8Array): NvmeControllerIdentit
     mdts: data[77],
     controllerId: view.getUint16(78, true),
     version: view.getUint32(80, true),
-    namespaceCount: view.getUint32(516, true),
+    maxNamespaceId: view.getUint32(516, true),
     raw: Uint8Array.from(data),
   };
 }

@@ -69,3 +69,23 @@ export class DriverBindError extends VfioError {
     this.device = facts.device;
   }
 }
+
+/** A device `vfio-spapr selftest` has no test for: it drives QEMU's edu and NVMe controllers. */
+export class UnsupportedDeviceError extends VfioError {
+  readonly bdf: string;
+  readonly vendor: string;
+  readonly device: string;
+  readonly pciClass: string;
+  constructor(facts: { bdf: string; vendor: string; device: string; pciClass: string }) {
+    super(
+      'ERR_VFIO_UNSUPPORTED_DEVICE',
+      `${facts.bdf} is ${facts.vendor}:${facts.device}, PCI class ${facts.pciClass}: the self-test ` +
+        "knows NVMe controllers (class 0x010802) and QEMU's edu device (1234:11e8); name one of " +
+        'those (see `vfio-spapr list`)',
+    );
+    this.bdf = facts.bdf;
+    this.vendor = facts.vendor;
+    this.device = facts.device;
+    this.pciClass = facts.pciClass;
+  }
+}

@@ -2,10 +2,9 @@
 // and the books of every open container held against the fake kernel's own state (regions,
 // TCEs, windows, locked memory), which must agree exactly at every quiescent point.
 import type { Container } from '../../lib';
+import { v1DefaultEnableBytes } from '../../lib/memlock';
 import type { FakeKernel } from '../support/fake-binding';
 import type { ApiFuzzEnv, DefaultWindowState } from './api-fuzzer';
-
-const V1_ENABLE_BYTES = 0x80000000n;
 
 function stringify(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
@@ -65,8 +64,9 @@ export function fakeBooksProblem(
     if (kw.size !== w.size || 1n << BigInt(kw.shift) !== w.pageSize) {
       return `window at ${w.start.toString(16)} differs: books ${w.size}/${w.pageSize}, kernel ${kw.size}/${1n << BigInt(kw.shift)}`;
     }
-    if (w.levels === 1 && c.windowCost(w.pageSize, w.size, 1) !== kw.tableBytes) {
-      return `window at ${w.start.toString(16)}: predicted ${c.windowCost(w.pageSize, w.size, 1)} bytes, charged ${kw.tableBytes}`;
+    const predicted = c.windowCost(w.pageSize, w.size, w.levels);
+    if (predicted !== kw.tableBytes) {
+      return `window at ${w.start.toString(16)}: predicted ${predicted} bytes, charged ${kw.tableBytes}`;
     }
   }
   for (const kw of k.windows) {
@@ -74,13 +74,15 @@ export function fakeBooksProblem(
       return `kernel window at ${kw.start.toString(16)} is missing from the books`;
     }
   }
-  if ((c.iommuType === 'v1' && c.enabled) !== k.enabled) return 'v1 enable differs';
+  // The kernel's `enabled` is v1's ENABLE, or (v2) set by the first registration.
+  const v1Enabled = k.type === 'v1' && k.enabled;
+  if (c.iommuType === 'v1' && c.enabled !== v1Enabled) return 'v1 enable differs';
   // The registrations are charged once per process (an identical range is shared): this
   // container's charge holds the ones it pays for; checkBooks adds them up process-wide.
   const expected =
     k.paidRegionBytes +
     k.windows.reduce((sum, w) => sum + w.tableBytes, 0n) +
-    (k.enabled ? V1_ENABLE_BYTES : 0n);
+    (v1Enabled ? v1DefaultEnableBytes(BigInt(c.binding.pageSize())) : 0n);
   if (expected !== k.locked) return `books say ${expected} bytes locked, the kernel ${k.locked}`;
   if (k.paidRegionBytes > regionBytes) {
     return `the container pays for ${k.paidRegionBytes} bytes of registrations, holds ${regionBytes}`;

@@ -1,7 +1,8 @@
-// A fake of the native binding for host unit tests. It models the kernel rows of
-// kernel-facts.md that the library's behaviour depends on (each one is re-measured against
-// the real kernel by the VM suite), and records every ioctl so tests can prove that a
-// refusal happened before the kernel was asked.
+// A fake of the native binding for host unit tests. It models the rows of docs/kernel.md that
+// the library's behaviour depends on (each named by its id where it is modelled, and each
+// re-measured against the real kernel by the VM suite), in the kernel's order of checks, with
+// the kernel's constants from lib/kernel-constants.ts; and it records every ioctl so tests can
+// prove that a refusal happened before the kernel was asked.
 import {
   nativeBinding,
   type NativeBinding,
@@ -9,6 +10,14 @@ import {
   type NativeError,
   type SpaprTceInfo,
 } from '../../lib/binding';
+import {
+  DDW_PAGE_SIZE_MASKS,
+  DEFAULT_WINDOW,
+  DYNAMIC_WINDOW_START,
+  MAX_TABLE_LEVELS,
+  MAX_WINDOWS,
+} from '../../lib/kernel-constants';
+import { defaultWindowTableBytes, tceTableBytes, v1DefaultEnableBytes } from '../../lib/memlock';
 import { FakeDevices, type FakeDeviceSpec } from './fake-device';
 import { fakeGuestCalls } from './fake-guest';
 import { fakeRegistry } from './fake-registry';
@@ -113,6 +122,7 @@ const CONSTANTS: NativeConstants = {
 interface FakeContainer {
   type: 'v1' | 'v2' | null;
   groups: number[];
+  /** The kernel's container->enabled: v1 ENABLE, or v2's first registration. */
   enabled: boolean;
   pid: number;
   defaultPending: boolean;
@@ -235,12 +245,6 @@ export class FakeKernel {
     const releaseAllPins = (c: FakeContainer) => {
       for (const [vaddr, size] of c.regions) releasePin(c, vaddr, size);
     };
-    const tableBytes = (shift: number, size: bigint) => {
-      const entries = size >> BigInt(shift);
-      const bytes = entries * 8n > 4096n ? entries * 8n : 4096n;
-      const page = BigInt(k.pageSize);
-      return ((bytes + page - 1n) / page) * page * 2n;
-    };
     const container = (fd: number, ioctl: string): FakeContainer => {
       const c = k.containers.get(fd);
       if (!c) err('EBADF', ioctl);
@@ -248,12 +252,22 @@ export class FakeKernel {
       k.ioctls.push(ioctl);
       return c;
     };
+    // map.lazy-default-window: the first map, unmap or window call creates it and charges it.
     const materializeDefault = (c: FakeContainer, ioctl: string) => {
       if (!c.defaultPending) return;
-      const bytes = tableBytes(12, 0x80000000n);
+      const bytes = defaultWindowTableBytes(BigInt(k.pageSize));
       charge(c, bytes, ioctl);
-      c.windows.push({ start: 0n, size: 0x80000000n, shift: 12, tableBytes: bytes });
+      const { start, size, pageShift } = DEFAULT_WINDOW;
+      c.windows.push({ start, size, shift: pageShift, tableBytes: bytes });
       c.defaultPending = false;
+    };
+    // map.misaligned-iova: the kernel's check returns +1, not -1 with an errno.
+    const returnsOne = (ioctl: string): never => {
+      const e = new Error(`${ioctl} returned 1`) as NativeError;
+      e.code = 'ERR_VFIO_UNEXPECTED_RETURN';
+      e.returnValue = 1;
+      e.ioctl = ioctl;
+      throw e;
     };
     const windowOf = (c: FakeContainer, iova: bigint) =>
       c.windows.find((w) => iova >= w.start && iova < w.start + w.size);
@@ -319,41 +333,49 @@ export class FakeKernel {
       spaprTceGetInfo(fd): SpaprTceInfo {
         const c = container(fd, 'VFIO_IOMMU_SPAPR_TCE_GET_INFO');
         const ddw = k.ioda2 && c.type === 'v2';
+        // info.v2 and info.v1: a PHB3 (POWER8) host
         return {
           flags: ddw ? 1 : 0,
-          dma32WindowStart: 0n,
-          dma32WindowSize: 0x80000000n,
+          dma32WindowStart: DEFAULT_WINDOW.start,
+          dma32WindowSize: DEFAULT_WINDOW.size,
           ddw: ddw
-            ? { pgsizes: 0x11011000n, maxDynamicWindows: 2, levels: 5 }
+            ? {
+                pgsizes: DDW_PAGE_SIZE_MASKS[8],
+                maxDynamicWindows: MAX_WINDOWS,
+                levels: MAX_TABLE_LEVELS,
+              }
             : { pgsizes: 0n, maxDynamicWindows: 0, levels: 0 },
         };
       },
       iommuEnable(fd) {
         const c = container(fd, 'VFIO_IOMMU_ENABLE');
         if (c.type !== 'v1') err('ENOTTY', 'VFIO_IOMMU_ENABLE');
-        if (c.enabled) err('EBUSY', 'VFIO_IOMMU_ENABLE');
-        charge(c, 0x80000000n, 'VFIO_IOMMU_ENABLE');
+        if (c.enabled) err('EBUSY', 'VFIO_IOMMU_ENABLE'); // v1.enable-twice
+        charge(c, v1DefaultEnableBytes(BigInt(k.pageSize)), 'VFIO_IOMMU_ENABLE'); // v1.enable-charge
         c.enabled = true;
       },
       iommuDisable(fd) {
         const c = container(fd, 'VFIO_IOMMU_DISABLE');
         if (c.type !== 'v1') err('ENOTTY', 'VFIO_IOMMU_DISABLE');
         if (c.enabled) {
-          k.locked -= 0x80000000n;
-          c.lockedByMe -= 0x80000000n;
+          const bytes = v1DefaultEnableBytes(BigInt(k.pageSize));
+          k.locked -= bytes;
+          c.lockedByMe -= bytes;
         }
         c.enabled = false;
       },
-      registerMemory(fd, vaddr, size) {
+      registerMemory(fd, vaddr, size, flags = 0, argsz = 24) {
         const ioctl = 'VFIO_IOMMU_SPAPR_REGISTER_MEMORY';
         const c = container(fd, ioctl);
-        if (c.type !== 'v2') err('ENOTTY', ioctl);
+        if (c.type !== 'v2') err('ENOTTY', ioctl); // v1.register-enotty
+        if (flags !== 0 || argsz < 24) err('EINVAL', ioctl); // reg.flags-argsz
         const page = BigInt(k.pageSize);
-        if (vaddr % page || size % page) err('EINVAL', ioctl);
-        if (size === 0n) err('ENOMEM', ioctl);
-        if (c.regions.get(vaddr) === size) err('EBUSY', ioctl);
+        if (vaddr % page || size % page) err('EINVAL', ioctl); // reg.misaligned
+        if (size === 0n) err('ENOMEM', ioctl); // reg.size-zero
+        if (c.regions.get(vaddr) === size) err('EBUSY', ioctl); // reg.same-range
         // One list per process (mm), as the kernel keeps it: another container's identical
-        // range is shared, pinned and charged once; any other overlap is EINVAL.
+        // range is shared, pinned and charged once (reg.cross-container-identical); any other
+        // overlap is EINVAL (reg.overlap, reg.cross-container-overlap).
         let shared = false;
         for (const other of k.containers.values()) {
           for (const [a, s] of other.regions) {
@@ -363,10 +385,11 @@ export class FakeKernel {
           }
         }
         if (!shared) {
-          charge(c, size, ioctl);
+          charge(c, size, ioctl); // reg.charge, reg.beyond-limit-*
           c.paysFor.add(vaddr);
         }
         c.regions.set(vaddr, size);
+        c.enabled = true;
       },
       async registerMemoryAsync(fd, vaddr, size) {
         await new Promise((resolve) => setImmediate(resolve));
@@ -376,8 +399,10 @@ export class FakeKernel {
         const ioctl = 'VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY';
         const c = container(fd, ioctl);
         if (c.type !== 'v2') err('ENOTTY', ioctl);
-        if (c.regions.get(vaddr) !== size) err('ENOENT', ioctl);
-        // The real kernel returns 0 here even while pages are mapped, and leaks the pin.
+        const page = BigInt(k.pageSize);
+        if (vaddr % page || size % page) err('EINVAL', ioctl); // reg.unregister-other-size
+        if (c.regions.get(vaddr) !== size) err('ENOENT', ioctl); // reg.unregister-other-size, -twice
+        // reg.unregister-while-mapped: 0, and the pin stays charged until the process exits.
         const stillMapped = [...c.tces.values()].some((va) => va >= vaddr && va < vaddr + size);
         if (!stillMapped) releasePin(c, vaddr, size);
         else c.paysFor.delete(vaddr); // leaked: charged until the process exits
@@ -386,27 +411,25 @@ export class FakeKernel {
       mapDma(fd, vaddr, iova, size, flags) {
         const ioctl = 'VFIO_IOMMU_MAP_DMA';
         const c = container(fd, ioctl);
-        if (c.type === 'v1' && !c.enabled) err('EPERM', ioctl);
-        if (flags === 0) err('EINVAL', ioctl);
+        // v1.map-before-enable, reg.map-unregistered-first: EPERM before any registration
+        if (!c.enabled) err('EPERM', ioctl);
+        if (flags & ~3) err('EINVAL', ioctl);
         materializeDefault(c, ioctl);
         const w = windowOf(c, iova);
-        if (!w) err('ENXIO', ioctl);
+        if (!w) err('ENXIO', ioctl); // map.beyond-window
         const page = 1n << BigInt(w.shift);
-        if (size % page || vaddr % page) err('EINVAL', ioctl);
-        if (iova % page) {
-          const e = new Error(`${ioctl} returned 1`) as NativeError;
-          e.code = 'ERR_VFIO_UNEXPECTED_RETURN';
-          e.returnValue = 1;
-          e.ioctl = ioctl;
-          throw e;
-        }
+        if (size % page || vaddr % page) err('EINVAL', ioctl); // map.size-unaligned
+        if (flags === 0) err('EINVAL', ioctl); // map.flags-zero
+        if (iova % page) returnsOne(ioctl);
         for (let off = 0n; off < size; off += page) {
           const va = vaddr + off;
+          // reg.map-unregistered-later: EINVAL once the container has a registration
           if (c.type === 'v2' && ![...c.regions].some(([a, s]) => va >= a && va < a + s)) {
-            err('EPERM', ioctl);
+            err('EINVAL', ioctl);
           }
         }
-        // Like the kernel: only the first page is checked against the window end.
+        // map.past-window-end: only the first page is checked against the window end;
+        // map.same-iova: an occupied entry is replaced.
         for (let off = 0n; off < size; off += page) c.tces.set(iova + off, vaddr + off);
       },
       mapDmaBatch(fd, ranges) {
@@ -424,20 +447,26 @@ export class FakeKernel {
       unmapDma(fd, iova, size) {
         const ioctl = 'VFIO_IOMMU_UNMAP_DMA';
         const c = container(fd, ioctl);
+        if (!c.enabled) err('EPERM', ioctl); // reg.unmap-before-registration
         materializeDefault(c, ioctl);
         const w = windowOf(c, iova);
         if (!w) err('ENXIO', ioctl);
         const page = 1n << BigInt(w.shift);
+        if (size % page) err('EINVAL', ioctl);
+        if (iova % page) returnsOne(ioctl);
+        // map.unmap-unmapped: clearing entries that hold nothing is 0
         for (let off = 0n; off < size; off += page) c.tces.delete(iova + off);
       },
       spaprTceCreate(fd, pageShift, windowSize, levels) {
         const ioctl = 'VFIO_IOMMU_SPAPR_TCE_CREATE';
         const c = container(fd, ioctl);
-        if (c.type !== 'v2') err('ENOTTY', ioctl);
-        if (levels < 1) err('EINVAL', ioctl);
+        if (c.type !== 'v2') err('ENOTTY', ioctl); // v1.register-enotty
         materializeDefault(c, ioctl);
-        if (c.windows.length >= 2) err('ENOSPC', ioctl);
-        const bytes = tableBytes(pageShift, windowSize);
+        if (c.windows.length >= MAX_WINDOWS) err('ENOSPC', ioctl); // window.limit
+        if (!(DDW_PAGE_SIZE_MASKS[8] & (1n << BigInt(pageShift)))) err('EINVAL', ioctl);
+        if (levels < 1 || levels > MAX_TABLE_LEVELS) err('EINVAL', ioctl);
+        // window.charge: the table and its userspace view, every level counted
+        const bytes = tceTableBytes(pageShift, windowSize, levels, BigInt(k.pageSize));
         charge(c, bytes, ioctl);
         // pnv_pci_ioda2_table_alloc_pages: the entries split evenly over the levels, each
         // level one block of 2^(entries shift / levels, rounded up) entries of 8 bytes.
@@ -445,12 +474,14 @@ export class FakeKernel {
         const levelShift = Math.max(Math.ceil(entriesShift / levels) + 3, Math.log2(k.pageSize));
         const levelTooLarge = levelShift > Math.log2(k.pageSize) + k.maxPageOrder;
         if (levelTooLarge || k.failNextTableAllocation) {
-          // The kernel's bug: the charge stays with the process (c.lockedByMe is the container's).
+          // window.level-too-large: the charge stays with the process (c.lockedByMe is the
+          // container's, returned at close; k.locked is the process's).
           k.failNextTableAllocation = false;
           c.lockedByMe -= bytes;
           err('ENOMEM', ioctl);
         }
-        const start = c.windows.some((w) => w.start === 0n) ? 0x0800000000000000n : 0n;
+        // window.create, window.remove-default: a new window takes the free bus range
+        const start = c.windows.some((w) => w.start === 0n) ? DYNAMIC_WINDOW_START : 0n;
         c.windows.push({ start, size: windowSize, shift: pageShift, tableBytes: bytes });
         return start;
       },
@@ -467,6 +498,10 @@ export class FakeKernel {
         const [w] = c.windows.splice(index, 1);
         k.locked -= w.tableBytes;
         c.lockedByMe -= w.tableBytes;
+        // window.remove-with-mappings: the window's entries go with its table
+        for (const iova of c.tces.keys()) {
+          if (iova >= w.start && iova < w.start + w.size) c.tces.delete(iova);
+        }
       },
       eehPeOp(fd) {
         container(fd, 'VFIO_EEH_PE_OP');
@@ -491,7 +526,8 @@ export class FakeKernel {
         if (!g) err('EBADF', ioctl);
         if (!k.groups[g.group].viable) err('EPERM', ioctl);
         if (g.container !== null) err('EINVAL', ioctl);
-        if (c.groups.length > 0 && !k.ioda2) err('EBUSY', ioctl);
+        // container.v1-second-group: v1 tables are not shared between PEs (nor on pre-IODA2)
+        if (c.groups.length > 0 && (!k.ioda2 || c.type === 'v1')) err('EBUSY', ioctl);
         g.container = containerFd;
         c.groups.push(g.group);
       },

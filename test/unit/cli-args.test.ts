@@ -58,6 +58,7 @@ describe('cli: command line', function () {
         'info GROUP',
         'memlock',
         'selftest BDF',
+        'conformance GROUP \\[GROUP\\]',
       ]) {
         assert.match(run.out, new RegExp(`^  ${name.replace('.', '\\.')} `, 'm'));
       }

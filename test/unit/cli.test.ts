@@ -442,13 +442,14 @@ describe('cli commands against fakes', function () {
   });
 
   describe('selftest', function () {
-    it('refuses a device that is not edu', async function () {
+    it('refuses an NVMe controller its host driver holds, before opening anything', async function () {
       const run = await cli(['selftest', '0002:01:00.0'], context);
       assert.equal(run.code, 1);
       assert.match(
         run.err,
-        /^vfio-spapr selftest: ERR_OUT_OF_RANGE: 0002:01:00\.0 is 1b36:0010, not QEMU's edu device/,
+        /^vfio-spapr selftest: ERR_VFIO_DRIVER_BIND: 0002:01:00\.0 \(nvme\) is held by the host driver nvme, not vfio-pci/,
       );
+      assert.deepEqual(kernel.ioctls, []);
     });
 
     it('says how to bind an edu device that is not on vfio-pci', async function () {

@@ -14,6 +14,7 @@ import {
   OperationPendingError,
   RegionOverlapError,
   TceTableAllocationError,
+  WindowInUseError,
 } from '../../lib';
 import { FakeKernel } from '../support/fake-binding';
 import { spyBinding } from '../support/spy-binding';
@@ -228,6 +229,9 @@ describe('container against the fake kernel', function () {
       assert.equal(kernel.locked, (2n << 30n) + 8n * MiB, 'the lazy default window, as on v2');
       assert.equal(mapping.size, 8192n);
       assert.throws(() => buffer.free(), /still registered or mapped/);
+      // Disabled, the kernel would keep the mapping and refuse to unmap it (EPERM).
+      const live = assertRefusedBeforeKernel(spied.calls, () => c.disable(), WindowInUseError);
+      assert.equal((live as WindowInUseError).mappingCount, 1);
       mapping.unmap();
       c.disable();
       c.close();

@@ -25,6 +25,12 @@ const ERROR_FACTS: Record<string, object | undefined> = {
   },
   InvalidBdfError: { value: 'x' },
   DriverBindError: { device: '0000:01:00.0', problem: 'the vfio-pci driver is not loaded' },
+  UnsupportedDeviceError: {
+    bdf: '0000:01:00.0',
+    vendor: '8086',
+    device: '10d3',
+    pciClass: '0x020000',
+  },
   RegionOverlapError: {
     address: 0x1000n,
     size: 0x1000n,

@@ -4,45 +4,19 @@
 // A Node process takes ~10 s to start in the emulated guest, so the commands that touch
 // different groups start together, and each test awaits its own.
 import { strict as assert } from 'node:assert';
-import { spawn, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Group, Sysfs } from '../../lib';
+import { vfioSpapr, type Run } from './command';
 import { guest } from './guest';
 
-const MAIN = path.resolve(__dirname, '..', '..', 'lib', 'cli', 'main.js');
 const STATE_DIR = '/run/vfio-spapr';
 /** IOMMU page sizes the PHB offers (kernel-facts.md: pgsizes 0x11011000 on PHB3, 0x40211000 on PHB4). */
 const DDW_PAGE_SIZES: Record<number, number[]> = {
   8: [4096, 65536, 2 ** 24, 2 ** 28],
   9: [4096, 65536, 2 ** 21, 2 ** 30],
 };
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-  json: any;
-}
-
-function vfioSpapr(args: string[], options: SpawnOptions = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { ...options, stdio: 'pipe' });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-    child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      try {
-        const json = args.includes('--json') ? JSON.parse(out) : null;
-        resolve({ code, out, err, json });
-      } catch (error) {
-        reject(new Error(`not JSON (${(error as Error).message}):\n${out}\n${err}`));
-      }
-    });
-  });
-}
 
 function ok(run: Run): Run {
   assert.equal(run.code, 0, `exit ${run.code}\n${run.out}\n${run.err}`);

@@ -78,11 +78,11 @@ describe('concurrency (real kernel)', function () {
       c0.map(c0.register(shared), 0x100000n);
       c1.map(c1.register(shared), 0x500000n);
       c1.map(c1.register(own), 0x100000n);
-      // The same range in two containers is one pin in the mm.
+      // reg.cross-container-identical: the same range in two containers is one pin in the mm.
       assert.equal(vmLocked() - start, booked([c0, c1]));
       assert.equal(booked([c0, c1]), MiB + 2n * MiB + 16n * MiB);
-      // Part of c1's range from c0, which has none of it in its books: the kernel's one list
-      // per process refuses it (EINVAL), charging nothing.
+      // reg.cross-container-overlap: part of c1's range from c0, which has none of it in its
+      // books: the kernel's one list per process refuses it (EINVAL), charging nothing.
       assert.throws(
         () => c0.register(own, { offset: MiB, size: MiB }),
         (error: unknown) =>

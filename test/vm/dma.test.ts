@@ -59,7 +59,7 @@ describe('DMA through edu (real TCE translation)', function () {
     assert.equal(edu.liveness(0x12345678), ~0x12345678 >>> 0);
   });
 
-  it('round-trips bytes RAM -> device -> RAM in the default window', async function () {
+  it('device.dma-default-window: round-trips bytes RAM -> device -> RAM in the default window', async function () {
     const edu = openEdu(container, 0);
     const buffer = alloc(65536);
     const region = container.register(buffer);
@@ -70,7 +70,7 @@ describe('DMA through edu (real TCE translation)', function () {
     region.unregister();
   });
 
-  it('serves both edu devices (two groups) from one container and one mapping', async function () {
+  it('device.dma-two-groups: serves both edu devices (two groups) from one container and one mapping', async function () {
     const buffer = alloc(65536);
     const region = container.register(buffer);
     container.map(region, 0x200000n);
@@ -78,7 +78,7 @@ describe('DMA through edu (real TCE translation)', function () {
     await roundTrip(openEdu(container, 1), buffer, 0x200000n, 3);
   });
 
-  it('a remap over a live IOVA is silently replaced by the kernel, and refused by the library', async function () {
+  it('map.same-iova: a remap over a live IOVA is silently replaced by the kernel, and refused by the library', async function () {
     const edu = openEdu(container, 0);
     const a = alloc(65536);
     const bBuf = alloc(65536);
@@ -96,7 +96,7 @@ describe('DMA through edu (real TCE translation)', function () {
     assert.equal(bBuf.bytes()[8192], 0xbb, 'the device wrote into B: the translation was replaced');
   });
 
-  it('DMAs inside a dynamic 64-bit window (64K IOMMU pages need 64K-backed memory)', async function () {
+  it('device.dma-dynamic-window, window.64k-pages-ordinary-memory: DMAs inside a dynamic 64-bit window (64K IOMMU pages need 64K-backed memory)', async function () {
     const window = container.createWindow({ pageSize: 65536, size: 1n << 32n });
     assert.equal(window.start, 0x0800000000000000n);
     const buffer = alloc(131072);

@@ -69,7 +69,7 @@ function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
 describe('faults (real kernel)', function () {
   this.timeout(180000);
 
-  it('the device unbound from vfio-pci under an open container: the unbind waits for the device, then every call is a typed error and VmLck returns', async function () {
+  it('device.unbind-waits: the device unbound from vfio-pci under an open container: the unbind waits for the device, then every call is a typed error and VmLck returns', async function () {
     const { group, bdf } = guest().edu[1];
     const start = vmLocked();
     const container = Container.open();
@@ -126,7 +126,7 @@ describe('faults (real kernel)', function () {
     g.close();
   });
 
-  it('a group closed under live mappings: the other group keeps working; the last one takes the IOMMU, and the books follow', async function () {
+  it('group.detach-stops-translation, group.last-releases-iommu: a group closed under live mappings: the other group keeps working; the last one takes the IOMMU, and the books follow', async function () {
     const [e0, e1] = guest().edu;
     const start = vmLocked();
     const container = Container.open();
@@ -175,7 +175,7 @@ describe('faults (real kernel)', function () {
     buffer.free();
   });
 
-  it('a process killed in the middle of a large async registration: its group opens again and its memory returns', async function () {
+  it('process.exit-releases: a process killed in the middle of a large async registration: its group opens again and its memory returns', async function () {
     const { group } = guest().edu[1];
     const size = 384n * MiB;
     const baseline = memAvailable();
@@ -212,7 +212,7 @@ describe('faults (real kernel)', function () {
     await assertMemoryReturns(baseline, size / 4n);
   });
 
-  it('EEH: error injection, then recovery through the EEH operations (the emulated PHB never freezes the PE)', async function () {
+  it('eeh.pe-ops: error injection, then recovery through the EEH operations (the emulated PHB never freezes the PE)', async function () {
     const { group, bdf } = guest().edu[0];
     const start = vmLocked();
     const container = Container.open();

@@ -31,7 +31,7 @@ describe('huge pages (hugetlbfs, 16 MiB)', function () {
     buffer.free();
   });
 
-  it('4K kernel: the library refuses the registration; the raw ioctl hangs until killed', async function () {
+  it('mem.hugetlb-4k-kernel: the library refuses the registration; the raw ioctl hangs until killed', async function () {
     if (b.pageSize() !== 4096) this.skip();
     const container = Container.open();
     const buffer = DmaBuffer.allocate(huge, { backing: 'hugetlb' });
@@ -62,7 +62,7 @@ describe('huge pages (hugetlbfs, 16 MiB)', function () {
     assert.equal(await exited, 'SIGKILL');
   });
 
-  it('64K kernel: registers, maps with 16M IOMMU pages in a dynamic window, and DMAs', async function () {
+  it('mem.hugetlb-64k-kernel: registers, maps with 16M IOMMU pages in a dynamic window, and DMAs', async function () {
     if (b.pageSize() < 65536) this.skip();
     const container = Container.open();
     const buffer = DmaBuffer.allocate(huge, { backing: 'hugetlb' });

@@ -46,7 +46,7 @@ describe('interrupts (real kernel, edu)', function () {
     container?.close();
   });
 
-  it('edu MSI arrives as an interrupt event, and stops after disable()', async function () {
+  it('device.msi-eventfd: edu MSI arrives as an interrupt event, and stops after disable()', async function () {
     assert.ok(device.irqInfo(PCI_IRQ_INDEX.msi).count >= 1, 'edu offers one MSI vector');
     const interrupts = device.enableInterrupts(PCI_IRQ_INDEX.msi);
     const fired = new Promise<[number, bigint]>((resolve) =>

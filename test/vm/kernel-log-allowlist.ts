@@ -5,7 +5,8 @@
 // (docs/kernel-log.md). An entry holds only where it says: the same line elsewhere fails.
 import type { AllowedEntry } from '../support/kernel-log';
 
-const KERNEL_FACTS = 'test/vm/kernel-facts.test.ts';
+/** The kernel table's rows run as `vfio-spapr conformance`, as root and as uid 65534. */
+const CONFORMANCE = { file: 'test/vm/conformance.test.ts', test: 'exit 0' };
 
 export const KERNEL_LOG_ALLOWLIST: readonly AllowedEntry[] = [
   {
@@ -25,15 +26,15 @@ export const KERNEL_LOG_ALLOWLIST: readonly AllowedEntry[] = [
   },
   {
     pattern: /WARNING: .* at mm\/vmalloc\.c:\d+ __vmalloc_node_range/,
-    provokedBy: { file: KERNEL_FACTS, test: 'size 0: ENOMEM' },
+    provokedBy: CONFORMANCE,
     why:
-      'REGISTER_MEMORY of size 0 (a row of the kernel table) reaches vzalloc(0) in ' +
+      'REGISTER_MEMORY of size 0 (the row reg.size-zero) reaches vzalloc(0) in ' +
       "mm_iommu_do_alloc, which WARNs once per boot before the kernel's ENOMEM. The library " +
       'refuses size 0 before the ioctl.',
   },
   {
     pattern: /WARNING: .* at arch\/powerpc\/mm\/book3s64\/mmu_context\.c:\d+ destroy_context/,
-    provokedBy: { file: KERNEL_FACTS, test: 'unregister while mapped' },
+    provokedBy: CONFORMANCE,
     why:
       "An unregister while pages are mapped returns 0 and leaves the pin in the process's mm " +
       '(a row of the kernel table, measured in a child). When that child exits, destroy_context ' +
@@ -42,10 +43,7 @@ export const KERNEL_LOG_ALLOWLIST: readonly AllowedEntry[] = [
   },
   {
     pattern: /^Failed to allocate a TCE memory, level shift=\d+$/,
-    provokedBy: {
-      file: KERNEL_FACTS,
-      test: 'a table level beyond the largest page-allocator block',
-    },
+    provokedBy: CONFORMANCE,
     why:
       'The row that measures a TCE table level larger than the largest block the page ' +
       'allocator gives: pnv_alloc_tce_level fails and says so. The library refuses such ' +

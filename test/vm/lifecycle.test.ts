@@ -29,7 +29,7 @@ describe('lifecycle (real kernel)', function () {
     buffer.free();
   });
 
-  it('a killed process leaves nothing pinned: its group opens again and its memory returns', async function () {
+  it('process.exit-releases: a killed process leaves nothing pinned: its group opens again and its memory returns', async function () {
     const group = guest().edu[1].group;
     const size = 256 * 1024 * 1024;
     const baseline = memAvailable();

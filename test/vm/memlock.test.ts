@@ -30,7 +30,7 @@ function runAsNobody(limit: bigint): Record<string, any> {
 }
 
 describe('locked memory, non-root (real RLIMIT_MEMLOCK)', function () {
-  it('predicts the 8 MiB default-window table with 3 MiB registered under an 8 MiB limit, where the kernel says ENOMEM', function () {
+  it('map.lazy-default-window-nonroot: predicts the 8 MiB default-window table with 3 MiB registered under an 8 MiB limit, where the kernel says ENOMEM', function () {
     const r = runAsNobody(8n * MiB);
     assert.equal(r.uid, 65534);
     assert.equal(r.capIpcLock, false);
@@ -96,7 +96,7 @@ describe('locked memory, non-root (real RLIMIT_MEMLOCK)', function () {
     assert.equal(report.lockedAtEnd, '0');
   });
 
-  it('predicted costs of registration and windows match VmLck (root)', function () {
+  it('reg.charge, window.charge: predicted costs of registration and windows match VmLck (root)', function () {
     const container = Container.open();
     const buffer = DmaBuffer.allocate(2n * MiB);
     try {

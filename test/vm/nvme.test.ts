@@ -64,7 +64,7 @@ describe('NVMe driver (real kernel, emulated controller)', function () {
     assert.equal(namespace.blocks * BigInt(namespace.blockSize), 64n << 20n);
   });
 
-  it('a polled queue pair READs LBA 0 (PRP1), two pages (PRP2) and five pages (a PRP list)', async function () {
+  it('device.nvme-queues: a polled queue pair READs LBA 0 (PRP1), two pages (PRP2) and five pages (a PRP list)', async function () {
     const queue = await controller.createIoQueuePair({ id: 1, entries: 8 });
     try {
       for (const bytes of [512, 8192, 20480]) {
@@ -78,7 +78,7 @@ describe('NVMe driver (real kernel, emulated controller)', function () {
     }
   });
 
-  it('a queue pair with an MSI-X vector (IEN) completes through the interrupt', async function () {
+  it('device.nvme-queues: a queue pair with an MSI-X vector (IEN) completes through the interrupt', async function () {
     // MSI-X first: the controller refuses a vector other than 0 while MSI-X is off.
     const interrupts: DeviceInterrupts = device.enableInterrupts(PCI_IRQ_INDEX.msix, { count: 2 });
     let queue: NvmeQueuePair | null = null;

@@ -6,7 +6,7 @@ import { Edu } from '../../lib/drivers/edu';
 import { guest, vmLocked } from './guest';
 
 describe('v1 IOMMU (real kernel)', function () {
-  it('enables (+2 GiB locked), maps without registration, DMAs, refuses v2 calls', async function () {
+  it('v1.enable-charge: enables (+2 GiB locked), maps without registration, DMAs, refuses v2 calls', async function () {
     const start = vmLocked();
     const container = Container.open();
     const buffer = DmaBuffer.allocate(65536);

@@ -12,7 +12,8 @@ import { UsageError } from '../usage-error';
 /** The decoded VFIO_IRQ_INFO_* flags, in the order the header names them. */
 const IRQ_FLAGS = ['eventfd', 'maskable', 'automasked', 'noresize'] as const;
 
-function parseGroup(text: string): number {
+/** An IOMMU group number: N or /dev/vfio/N. */
+export function parseGroup(text: string): number {
   const match = /^(?:\/dev\/vfio\/)?(\d{1,9})$/.exec(text);
   if (!match) throw new UsageError(`GROUP: ${JSON.stringify(text)} is not an IOMMU group number`);
   return Number(match[1]);

@@ -9,14 +9,12 @@ import {
   type PlannedCost,
 } from '../../index';
 import { nativeBinding } from '../../binding';
+import { defaultWindowTableBytes } from '../../memlock';
 import { stringList } from '../args';
 import type { Command } from '../command';
 import { table } from '../format';
 import { formatBytes, parseSize } from '../sizes';
 import { UsageError } from '../usage-error';
-
-/** The default 32-bit window: 2 GiB of 4 KiB IOMMU pages, one level. */
-const DEFAULT_WINDOW = { size: 2n << 30n, pageShift: 12 };
 
 function isPowerOfTwo(n: bigint): boolean {
   return n > 0n && (n & (n - 1n)) === 0n;
@@ -86,7 +84,7 @@ export const memlock: Command = {
     if (args.options['default-window'] === true) {
       plan.push({
         what: 'default window (2 GiB, 4 KiB pages)',
-        bytes: tceTableBytes(DEFAULT_WINDOW.pageShift, DEFAULT_WINDOW.size, 1, systemPageSize),
+        bytes: defaultWindowTableBytes(systemPageSize),
       });
     }
     const report = memlockReport(readMemlockStatus(binding), plan);
