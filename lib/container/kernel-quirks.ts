@@ -2,6 +2,7 @@
 // compensates, one named piece each. Each is measured on 6.12 and listed in docs/kernel.md.
 import type { NativeBinding, NativeError } from '../binding';
 import {
+  ArgumentRangeError,
   HugetlbRegistrationError,
   RegionOverlapError,
   TceTableAllocationError,
@@ -98,6 +99,21 @@ export function assertRegistrationWillReturn(
 ): void {
   if (backingPageSize > systemPageSize && systemPageSize < 65536n) {
     throw new HugetlbRegistrationError({ backingPageSize, systemPageSize });
+  }
+}
+
+/**
+ * A registration larger than the machine's memory can never be pinned, but as root (no
+ * memlock limit) the kernel first vzalloc()s an array of one entry per page for it, and for
+ * such sizes the allocator WARNs with a call trace in the kernel log before the ENOMEM
+ * (measured with 2^63 bytes of caller-owned memory). Refused before the ioctl.
+ */
+export function assertRegistrationFitsMemory(size: bigint, totalMemory: bigint): void {
+  if (size > totalMemory) {
+    throw new ArgumentRangeError(
+      `size ${hex(size)} is more than this machine's memory (${hex(totalMemory)} bytes): ` +
+        'the kernel could never pin it',
+    );
   }
 }
 

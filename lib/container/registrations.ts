@@ -2,6 +2,7 @@
 // to locked memory; maps then only need the TCE table. Synchronous, or in blocks on the libuv
 // pool for large memory. Every request is checked against the books and the memlock limit
 // before the kernel is asked; unregister names exactly what was registered.
+import { totalmem } from 'node:os';
 import type { NativeBinding } from '../binding';
 import { DmaBuffer } from '../dma-buffer';
 import {
@@ -18,7 +19,11 @@ import type { Ledger, RegionRecord, RegisterPlan } from '../ledger';
 import { Region } from '../region';
 import { hex, isPowerOfTwo, orDefault, toAddress, toOptions, toSize } from '../validate';
 import type { Container } from './container';
-import { assertRegistrationWillReturn, classifyRegistrationFailure } from './kernel-quirks';
+import {
+  assertRegistrationFitsMemory,
+  assertRegistrationWillReturn,
+  classifyRegistrationFailure,
+} from './kernel-quirks';
 import type { LockedMemory } from './locked-memory';
 import type { KernelBlock, ProcessRegistry } from './process-registry';
 import { subRange } from './ranges';
@@ -253,6 +258,7 @@ export class Registrations {
   ): RegistrationRequest {
     const { first, limit } = this.ledger.checkRegister(address, size);
     assertRegistrationWillReturn(backingPageSize, this.ledger.systemPageSize);
+    assertRegistrationFitsMemory(size, BigInt(totalmem()));
     return { address, size, first, limit, backingPageSize, buffer };
   }
 

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
+import * as os from 'node:os';
 import {
+  ArgumentRangeError,
   Container,
   DmaBuffer,
   ForkedProcessError,
@@ -363,6 +365,32 @@ describe('container against the fake kernel', function () {
     window.remove();
     assert.equal(c.windows().length, 1);
     region.unregister();
+    c.close();
+  });
+});
+
+describe('registrations larger than the machine', function () {
+  it("refuses caller-owned memory larger than the machine's memory before the kernel (which WARNs)", async function () {
+    const kernel = new FakeKernel({ pageSize: 65536 });
+    const spied = spyBinding(kernel.binding());
+    const c = Container.open({ binding: spied.binding });
+    c.addGroup(0);
+    c.setIommu('v2');
+    const beyond = (BigInt(os.totalmem()) + 0x10000n) & ~0xffffn;
+    assertRefusedBeforeKernel(
+      spied.calls,
+      () => c.registerCallerOwnedMemory(0x7e0000000000n, beyond),
+      ArgumentRangeError,
+    );
+    const before = spied.calls.length;
+    await assert.rejects(
+      c.registerCallerOwnedMemoryAsync(0x3fff9c3f0000n, 1n << 63n),
+      (error: Error) =>
+        error instanceof ArgumentRangeError &&
+        /more than this machine's memory/.test(error.message),
+    );
+    assert.equal(spied.calls.length, before, 'no native call');
+    c.registerCallerOwnedMemory(0x7e0000000000n, 1n << 20n).unregister();
     c.close();
   });
 });
