@@ -269,7 +269,7 @@ describe(`guest IOMMU on the real kernel (seed ${SEED}; VFIO_GUEST_SEED=${SEED} 
     for (const t of tables) check(t, t.start, 64);
   });
 
-  it('a run mapped with one MAP stays exact per page: a clear and a replace inside it leave the neighbours translating', async function () {
+  it('map.partial-unmap: a run mapped with one MAP stays exact per page: a clear and a replace inside it leave the neighbours translating', async function () {
     const t = gi.windows.tables()[0];
     const base = t.start + 0x800000n;
     const gpa = (i: number) => 0x400000n + BigInt(i) * t.pageSize;
