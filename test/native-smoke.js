@@ -959,10 +959,14 @@ check('eventfdWatch: one epoll thread for 64 eventfds, gone when nothing is watc
       out.after = threads();
       efds.forEach((fd) => b.closeFd(fd));
       out.fdsAfter = fds();
+      // The watch does not keep the worker alive (its callback queue is unref'd): a listener
+      // on parentPort does, until the count is taken and the worker is terminated.
       const worker = new Worker(
         'const b = require(' + JSON.stringify(${JSON.stringify(addonPath)}) + ');' +
           'b.eventfdWatch(b.eventfdCreate(), () => {});' +
-          'require("node:worker_threads").parentPort.postMessage(0);',
+          'const port = require("node:worker_threads").parentPort;' +
+          'port.on("message", () => {});' +
+          'port.postMessage(0);',
         { eval: true },
       );
       worker.once('message', () => {
